@@ -1,0 +1,39 @@
+/**
+ * Stable codes carried by {@link GatewayConfigError}. Match on `code`, not on
+ * the message: messages may be reworded, codes never change meaning.
+ */
+export type GatewayConfigErrorCode =
+  | 'ERR_CONFIG_INVALID_OPTION'
+  | 'ERR_CONFIG_INVALID_DURATION'
+  | 'ERR_CONFIG_INVALID_TARGET'
+  | 'ERR_CONFIG_INVALID_PATH'
+  | 'ERR_CONFIG_INVALID_KEY'
+  | 'ERR_CONFIG_INVALID_STORE'
+  | 'ERR_CONFIG_UNSAFE_PATTERN';
+
+/**
+ * Thrown synchronously by every factory (`createGateway`, `authenticate`,
+ * `rateLimit`, `route`, the stores) when an option is invalid. The message
+ * starts with the option's path, e.g. `routes[1].target: must be an http(s) URL`.
+ *
+ * @example
+ * try { route({ path: '/x', target: 'ftp://nope' }); }
+ * catch (err) { if (err instanceof GatewayConfigError) console.error(err.field, err.code); }
+ */
+export class GatewayConfigError extends Error {
+  override readonly name = 'GatewayConfigError';
+  /** A stable machine-readable code. */
+  readonly code: GatewayConfigErrorCode;
+  /** The path of the offending option, e.g. `routes[1].target`. */
+  readonly field: string;
+
+  constructor(
+    field: string,
+    problem: string,
+    code: GatewayConfigErrorCode = 'ERR_CONFIG_INVALID_OPTION',
+  ) {
+    super(`${field}: ${problem}`);
+    this.field = field;
+    this.code = code;
+  }
+}

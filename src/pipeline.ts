@@ -1,0 +1,61 @@
+import type { ServerResponse } from 'node:http';
+import type { EmitEvent } from './events.js';
+import type { SendProblem } from './problem.js';
+import type { GatewayMiddleware, GatewayRequest, NextFunction } from './types.js';
+
+/**
+ * One stage of the gateway's chain. It returns `true` when the request may go
+ * on, `false` when it has already answered (401, 429, …). Sync stages (API
+ * keys, the memory store) return a plain boolean so an allowed request costs
+ * no promise tick. Throwing or rejecting means an unexpected error: `next(err)`.
+ */
+export type StepResult = boolean | Promise<boolean>;
+export type Step = (req: GatewayRequest, res: ServerResponse) => StepResult;
+
+/** What the gateway hands to each part it composes, so they share one sink and one error format. */
+export interface InternalContext {
+  emit: EmitEvent;
+  sendProblem: SendProblem;
+}
+
+/**
+ * Runs `step` then calls `then()` if it let the request through; errors go
+ * to `next(err)`. `then` defaults to `next`.
+ */
+export function runStep(
+  step: Step,
+  req: GatewayRequest,
+  res: ServerResponse,
+  next: NextFunction,
+  then: () => void = next,
+): void {
+  let result: StepResult;
+  try {
+    result = step(req, res);
+  } catch (err) {
+    next(err);
+    return;
+  }
+  if (result === true) then();
+  else if (result !== false) {
+    result.then(
+      (ok) => {
+        if (ok) then();
+      },
+      (err) => next(err),
+    );
+  }
+}
+
+/** Turns a step into a public middleware with `close()`. */
+export function stepMiddleware(
+  name: string,
+  step: Step,
+  close: () => Promise<void>,
+): GatewayMiddleware {
+  const middleware = (req: GatewayRequest, res: ServerResponse, next: NextFunction): void => {
+    runStep(step, req, res, next);
+  };
+  Object.defineProperty(middleware, 'name', { value: name });
+  return Object.assign(middleware, { close }) as GatewayMiddleware;
+}
