@@ -40,7 +40,12 @@ export function runStep(
   else if (result !== false) {
     result.then(
       (ok) => {
-        if (ok) then();
+        if (!ok) return;
+        try {
+          then();
+        } catch (err) {
+          next(err);
+        }
       },
       (err) => next(err),
     );

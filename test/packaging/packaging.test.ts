@@ -1,0 +1,148 @@
+// The packed tarball, installed into throwaway consumer projects as a user
+// would install it: ESM, CommonJS and TypeScript, on Express 4 and Express 5.
+// Each JavaScript consumer runs a real request through the gateway to a real
+// upstream; the TypeScript consumer typechecks against the shipped types.
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const repo = resolve(import.meta.dirname, '../..');
+const tsc = join(repo, 'node_modules/typescript/bin/tsc');
+let workDir = '';
+let tarball = '';
+
+beforeAll(async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'portcullis-pack-'));
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', workDir], {
+    cwd: repo,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const packed = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const first = packed[0];
+  if (!first) throw new Error('npm pack reported nothing');
+  tarball = join(workDir, first.filename);
+  const files = first.files.map((f) => f.path);
+  // The tarball ships the built entry points and nothing of the sources or tests.
+  expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'package.json', 'README.md']));
+  expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/'))).toBe(false);
+}, 180_000);
+
+afterAll(async () => {
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+/** A consumer script: an upstream, an Express app with the gateway on /api, one request, checks, exit 0. */
+const consumerBody = (load: string) => `${load}
+const upstream = http.createServer((req, res) => {
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ url: req.url, consumer: req.headers['x-consumer-id'] ?? null, key: req.headers['x-api-key'] ?? null }));
+});
+upstream.listen(0, '127.0.0.1', () => {
+  const target = 'http://127.0.0.1:' + upstream.address().port;
+  const gateway = createGateway({
+    auth: { apiKey: { keys: [{ id: 'alice', hash: hashApiKey('secret-key') }] } },
+    rateLimit: { limit: 2, window: '1m' },
+    routes: [{ path: '/svc{/*path}', target, rewrite: '/{*path}' }],
+  });
+  const app = express();
+  app.use('/api', gateway);
+  const server = app.listen(0, '127.0.0.1', async () => {
+    const base = 'http://127.0.0.1:' + server.address().port + '/api/svc/items?x=1';
+    const fail = (msg) => { console.error(msg); process.exit(1); };
+    const denied = await fetch(base);
+    if (denied.status !== 401) fail('expected 401 without a key, got ' + denied.status);
+    if (denied.headers.get('content-type') !== 'application/problem+json') fail('401 is not problem+json');
+    const ok = await fetch(base, { headers: { 'x-api-key': 'secret-key' } });
+    const body = await ok.json();
+    if (ok.status !== 200) fail('expected 200 with the key, got ' + ok.status);
+    if (body.url !== '/items?x=1' || body.consumer !== 'alice' || body.key !== null) fail('upstream saw ' + JSON.stringify(body));
+    await fetch(base, { headers: { 'x-api-key': 'secret-key' } });
+    const limited = await fetch(base, { headers: { 'x-api-key': 'secret-key' } });
+    if (limited.status !== 429) fail('expected 429 on the third request, got ' + limited.status);
+    let configError = false;
+    try { createGateway({ routes: [{ path: '/x', target: 'ftp://nope' }] }); } catch (err) { configError = err instanceof GatewayConfigError && /routes\\[0\\]\\.target/.test(err.message); }
+    if (!configError) fail('an invalid target did not throw GatewayConfigError naming routes[0].target');
+    await gateway.close();
+    server.close(); server.closeAllConnections();
+    upstream.close(); upstream.closeAllConnections();
+    console.log('consumer ok');
+  });
+});
+`;
+
+const ESM = consumerBody(
+  "import http from 'node:http';\nimport express from 'express';\nimport { createGateway, hashApiKey, GatewayConfigError } from 'portcullis';",
+);
+const CJS = consumerBody(
+  "const http = require('node:http');\nconst express = require('express');\nconst { createGateway, hashApiKey, GatewayConfigError } = require('portcullis');",
+);
+const TS = `import express from 'express';
+import { createGateway, rateLimit, authenticate, route, MemoryStore, GatewayConfigError, type GatewayConfig, type Principal, type RateLimitDecision } from 'portcullis';
+
+const config: GatewayConfig = {
+  auth: { apiKey: { keys: [{ id: 'alice', key: 'k' }] } },
+  rateLimit: { limit: 5, window: '1m', store: new MemoryStore({ maxKeys: 10 }) },
+  routes: [{ path: '/svc{/*path}', target: 'http://127.0.0.1:1', rewrite: '/{*path}', auth: { scopes: ['read'] } }],
+};
+const app = express();
+app.use('/api', createGateway(config));
+app.use(authenticate({ apiKey: { keys: [{ id: 'bob', key: 'b' }] } }), rateLimit({ limit: 1, window: 1000 }), route({ path: '/x', target: 'http://127.0.0.1:1' }));
+app.get('/me', (req, res) => {
+  const principal: Principal | undefined = req.gateway?.principal;
+  const decisions: RateLimitDecision[] | undefined = req.gateway?.rateLimit;
+  res.json({ id: principal?.id, remaining: decisions?.[0]?.remaining, requestId: req.gateway?.requestId });
+});
+const err: GatewayConfigError = new GatewayConfigError('x', 'y');
+void err.code;
+`;
+
+async function consumer(expressMajor: 4 | 5): Promise<string> {
+  const dir = join(workDir, `express${expressMajor}`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: `consumer-express${expressMajor}`, private: true }));
+  const typesMajor = expressMajor === 5 ? '^5' : '^4';
+  await run(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `express@^${expressMajor}`, `@types/express@${typesMajor}`, '@types/node@^20'],
+    { cwd: dir, maxBuffer: 16 * 1024 * 1024 },
+  );
+  await writeFile(join(dir, 'esm.mjs'), ESM);
+  await writeFile(join(dir, 'cjs.cjs'), CJS);
+  await writeFile(join(dir, 'consumer.ts'), TS);
+  await writeFile(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, skipLibCheck: false, types: ['node'] },
+      files: ['consumer.ts'],
+    }),
+  );
+  return dir;
+}
+
+describe.each([4, 5] as const)('the packed tarball with Express %i', (major) => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await consumer(major);
+  }, 240_000);
+
+  it('works from an ES module consumer', async () => {
+    const { stdout } = await run(process.execPath, ['esm.mjs'], { cwd: dir });
+    expect(stdout).toContain('consumer ok');
+  }, 60_000);
+
+  it('works from a CommonJS consumer', async () => {
+    const { stdout } = await run(process.execPath, ['cjs.cjs'], { cwd: dir });
+    expect(stdout).toContain('consumer ok');
+  }, 60_000);
+
+  it('typechecks a TypeScript consumer against the shipped declarations', async () => {
+    const result = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir }).catch(
+      (err: { stdout?: string; stderr?: string }) => err,
+    );
+    expect('stdout' in result ? result.stdout : '').toBe('');
+  }, 120_000);
+});
