@@ -1,0 +1,32 @@
+import { createEmitter } from '../events.js';
+import { expectObject } from '../options.js';
+import { stepMiddleware } from '../pipeline.js';
+import { sendProblem } from '../problem.js';
+import type { GatewayMiddleware } from '../types.js';
+import { createAuthenticator } from './authenticator.js';
+import type { AuthOptions } from './options.js';
+
+/**
+ * Authentication middleware (SPEC §3): API keys, Bearer JWTs, Basic and a
+ * custom `verify`, tried in that order; the first strategy whose credentials
+ * are present decides. Sets `req.gateway.principal`, answers 401/403 as
+ * problem+json with `WWW-Authenticate`, strips the credential and sets
+ * `X-Consumer-Id` / `X-Consumer-Scopes` for the upstream. Defaults:
+ * `optional: false`, `scopes: []`, `forwardCredentials: false`.
+ *
+ * @example
+ * app.use(authenticate({
+ *   apiKey: { keys: [{ id: 'alice', hash: hashApiKey(process.env.ALICE_KEY!), scopes: ['read'] }] },
+ *   jwt: { algorithms: ['RS256'], jwksUri: 'https://idp.example.com/.well-known/jwks.json' },
+ *   scopes: ['read'],
+ * }));
+ */
+export function authenticate(options: AuthOptions): GatewayMiddleware {
+  const onEvent = expectObject(options, 'options').onEvent;
+  const emit = createEmitter(
+    typeof onEvent === 'function' ? (onEvent as AuthOptions['onEvent']) : undefined,
+  );
+  const authenticator = createAuthenticator(options, '', { emit, sendProblem });
+  const step = authenticator.step(authenticator.defaultRequirement);
+  return stepMiddleware('authenticate', step, () => authenticator.close());
+}

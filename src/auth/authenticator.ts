@@ -1,0 +1,335 @@
+import type { ServerResponse } from 'node:http';
+import { GatewayConfigError } from '../errors.js';
+import { isListening } from '../events.js';
+import { expectFunction, expectObject, fieldPath } from '../options.js';
+import type { InternalContext, Step } from '../pipeline.js';
+import { gatewayContext } from '../request-id.js';
+import type { GatewayContext, GatewayRequest, Principal, PrincipalType } from '../types.js';
+import { type ApiKeyResult, type ApiKeyStrategy, createApiKeyStrategy } from './api-key.js';
+import { type BasicStrategy, createBasicStrategy } from './basic.js';
+import { Challenges } from './challenge.js';
+import {
+  type ConsumerHeaderNames,
+  removeConsumerHeaders,
+  setConsumerHeaders,
+} from './consumer-headers.js';
+import { AMBIGUOUS, findQueryParam, removeQueryParam } from './credential-query.js';
+import { createJwtStrategy, type JwtStrategy, loadJose } from './jwt.js';
+import {
+  type AuthOptions,
+  type AuthRequirement,
+  type CustomVerifier,
+  resolveCommonOptions,
+} from './options.js';
+import {
+  AuthFailure,
+  INVALID_CREDENTIALS,
+  INVALID_KEY,
+  INVALID_TOKEN,
+  MISSING_CREDENTIALS,
+  VERIFIER_ERROR,
+} from './outcome.js';
+import { anonymousPrincipal, hasScopes, normalizePrincipal } from './principal.js';
+import { isThenable } from './thenable.js';
+
+/**
+ * Authentication compiled once from {@link AuthOptions}; `createGateway`
+ * builds one and asks it for a Step per route.
+ *
+ * @example
+ * const auth = createAuthenticator({ apiKey: { keys } }, 'auth', { emit, sendProblem });
+ * const step = auth.step({ optional: false, scopes: ['orders:read'] }, 'orders');
+ */
+export interface Authenticator {
+  /**
+   * Built once per route at startup. The Step sets `req.gateway.principal`,
+   * strips credentials (unless `forwardCredentials`), replaces client-sent
+   * consumer headers by the principal's, emits `auth.*` events and answers
+   * 401/403/500 via `ctx.sendProblem`. Synchronous for listed API keys.
+   */
+  step(requirement: AuthRequirement, routeName?: string): Step;
+  /** The requirement from the options themselves (`optional`, `scopes`). */
+  readonly defaultRequirement: AuthRequirement;
+  /** For routes without auth: removes credentials (unless `forwardCredentials`) and client-sent consumer headers. */
+  stripCredentials(req: GatewayRequest): void;
+  /** Lower-case header names the upstream receives the principal under. */
+  readonly consumerHeaders: { id: string; scopes: string };
+  /** Aborts a running JWKS fetch. */
+  close(): Promise<void>;
+}
+
+/**
+ * Validates `options` synchronously (throwing `GatewayConfigError` with paths
+ * under `field`: `'auth'` in the gateway, `''` standalone) and prepares every
+ * strategy. jose is loaded here, in the background, when `jwt` is configured.
+ *
+ * @example
+ * const auth = createAuthenticator({ jwt: { algorithms: ['RS256'], jwksUri } }, 'auth', ctx);
+ */
+export function createAuthenticator(
+  options: AuthOptions,
+  field: string,
+  ctx: InternalContext,
+): Authenticator {
+  const raw = expectObject(options, field || 'options');
+  const common = resolveCommonOptions(raw, field);
+  const { emit, sendProblem } = ctx;
+  const listening = isListening(emit);
+  const warn = (at: string, message: string) =>
+    emit({ type: 'config.warning', field: at, message });
+
+  const apiKey: ApiKeyStrategy | undefined =
+    raw.apiKey === undefined
+      ? undefined
+      : createApiKeyStrategy(raw.apiKey, fieldPath(field, 'apiKey'));
+  const jwt: JwtStrategy | undefined =
+    raw.jwt === undefined
+      ? undefined
+      : createJwtStrategy(raw.jwt, fieldPath(field, 'jwt'), loadJose(), warn);
+  const basic: BasicStrategy | undefined =
+    raw.basic === undefined
+      ? undefined
+      : createBasicStrategy(raw.basic, fieldPath(field, 'basic'), common.realm);
+  const verify =
+    raw.verify === undefined
+      ? undefined
+      : expectFunction<CustomVerifier>(raw.verify, fieldPath(field, 'verify'));
+
+  const names: ConsumerHeaderNames = common.consumerHeaders;
+  if (apiKey) {
+    const clash = [names.id, names.scopes, 'authorization', 'host', 'x-request-id'].includes(
+      apiKey.header,
+    );
+    if (clash) {
+      throw new GatewayConfigError(
+        fieldPath(fieldPath(field, 'apiKey'), 'header'),
+        `'${apiKey.header}' is reserved; use a header of its own such as 'x-api-key'`,
+      );
+    }
+  }
+  const forward = common.forwardCredentials;
+  const stripAuthorization = jwt !== undefined || basic !== undefined || verify !== undefined;
+  const challenges = new Challenges({
+    realm: common.realm,
+    apiKeyHeader: apiKey?.header,
+    jwt: jwt !== undefined,
+    basicRealm: basic?.realm,
+  });
+
+  /** Removes the credentials this configuration reads (never when forwardCredentials). */
+  function stripOwnCredentials(req: GatewayRequest): void {
+    if (forward) return;
+    const headers = req.headers;
+    if (apiKey) {
+      if (headers[apiKey.header] !== undefined) delete headers[apiKey.header];
+      const query = apiKey.query;
+      if (query !== undefined) {
+        const url = req.url;
+        if (url?.includes('?')) req.url = removeQueryParam(url, query);
+        // Keep the key out of the host's access logs too.
+        const original = req.originalUrl;
+        if (original?.includes('?')) req.originalUrl = removeQueryParam(original, query);
+      }
+    }
+    if (stripAuthorization && headers.authorization !== undefined) delete headers.authorization;
+  }
+
+  function step(requirement: AuthRequirement, routeName?: string): Step {
+    const optional = requirement.optional;
+    const required = Object.freeze([...requirement.scopes]);
+    const forbiddenBearer = { 'WWW-Authenticate': challenges.insufficientScope(required) };
+    const missingHeaders = { 'WWW-Authenticate': challenges.missing };
+
+    function refuse(
+      req: GatewayRequest,
+      res: ServerResponse,
+      gw: GatewayContext,
+      failure: AuthFailure,
+      strategy: PrincipalType | undefined,
+    ): false {
+      if (listening) {
+        const event = {
+          type: 'auth.failed' as const,
+          requestId: gw.requestId,
+          reason: failure.reason,
+          status: failure.status,
+          ...(strategy !== undefined && { strategy }),
+          ...(routeName !== undefined && { route: routeName }),
+        };
+        emit(event);
+      }
+      if (failure.status === 500) {
+        sendProblem(req, res, { code: 'internal_error', detail: failure.detail });
+      } else {
+        const headers =
+          failure === MISSING_CREDENTIALS
+            ? missingHeaders
+            : { 'WWW-Authenticate': challenges.refused(strategy, failure) };
+        sendProblem(req, res, { code: 'unauthorized', detail: failure.detail, headers });
+      }
+      return false;
+    }
+
+    function accept(
+      req: GatewayRequest,
+      res: ServerResponse,
+      gw: GatewayContext,
+      principal: Principal,
+      encoded?: { id: string; scopes: string },
+    ): boolean {
+      if (required.length > 0 && !hasScopes(principal.scopes, required)) {
+        if (listening) {
+          emit({
+            type: 'auth.failed',
+            requestId: gw.requestId,
+            strategy: principal.type,
+            reason: 'insufficient_scope',
+            status: 403,
+            consumerId: principal.id,
+            ...(routeName !== undefined && { route: routeName }),
+          });
+        }
+        sendProblem(req, res, {
+          code: 'forbidden',
+          detail: `This request requires the scope${required.length > 1 ? 's' : ''} ${required.join(', ')}.`,
+          ...(principal.type === 'jwt' && { headers: forbiddenBearer }),
+        });
+        return false;
+      }
+      gw.principal = principal;
+      stripOwnCredentials(req);
+      setConsumerHeaders(req.headers, names, principal, encoded);
+      if (listening) {
+        emit({
+          type: 'auth.succeeded',
+          requestId: gw.requestId,
+          strategy: principal.type,
+          consumerId: principal.id,
+          ...(routeName !== undefined && { route: routeName }),
+        });
+      }
+      return true;
+    }
+
+    function noCredentials(
+      req: GatewayRequest,
+      res: ServerResponse,
+      gw: GatewayContext,
+      strategy: PrincipalType | undefined,
+    ): boolean {
+      if (!optional || required.length > 0)
+        return refuse(req, res, gw, MISSING_CREDENTIALS, strategy);
+      return accept(req, res, gw, anonymousPrincipal());
+    }
+
+    function settle(
+      req: GatewayRequest,
+      res: ServerResponse,
+      gw: GatewayContext,
+      result: Principal | AuthFailure,
+      strategy: PrincipalType,
+    ): boolean {
+      return result instanceof AuthFailure
+        ? refuse(req, res, gw, result, strategy)
+        : accept(req, res, gw, result);
+    }
+
+    function settleApiKey(
+      req: GatewayRequest,
+      res: ServerResponse,
+      gw: GatewayContext,
+      result: ApiKeyResult,
+    ): boolean {
+      return result instanceof AuthFailure
+        ? refuse(req, res, gw, result, 'apiKey')
+        : accept(req, res, gw, result.principal, result.encoded);
+    }
+
+    function runVerify(
+      req: GatewayRequest,
+      res: ServerResponse,
+      gw: GatewayContext,
+      verifier: CustomVerifier,
+    ): boolean | Promise<boolean> {
+      const done = (value: unknown): boolean => {
+        if (value === null || value === undefined) return noCredentials(req, res, gw, 'custom');
+        const principal = normalizePrincipal(value, 'custom');
+        return principal === undefined
+          ? refuse(req, res, gw, VERIFIER_ERROR, 'custom')
+          : accept(req, res, gw, principal);
+      };
+      let value: ReturnType<CustomVerifier>;
+      try {
+        value = verifier(req);
+      } catch {
+        return refuse(req, res, gw, VERIFIER_ERROR, 'custom');
+      }
+      if (isThenable(value)) {
+        return Promise.resolve(value).then(done, () =>
+          refuse(req, res, gw, VERIFIER_ERROR, 'custom'),
+        );
+      }
+      return done(value);
+    }
+
+    return function authenticateStep(req, res) {
+      const gw = gatewayContext(req, res);
+      const headers = req.headers;
+      if (apiKey) {
+        let presented: string | string[] | undefined = headers[apiKey.header];
+        if (presented === undefined && apiKey.query !== undefined) {
+          const url = req.url;
+          if (url?.includes('?')) {
+            const found = findQueryParam(url, apiKey.query);
+            if (found === AMBIGUOUS) return refuse(req, res, gw, INVALID_KEY, 'apiKey');
+            presented = found;
+          }
+        }
+        if (presented !== undefined) {
+          if (typeof presented !== 'string' || presented.length === 0) {
+            return refuse(req, res, gw, INVALID_KEY, 'apiKey');
+          }
+          const result = apiKey.authenticate(presented, req);
+          if (isThenable(result)) return result.then((r) => settleApiKey(req, res, gw, r));
+          return settleApiKey(req, res, gw, result);
+        }
+      }
+      const authorization = headers.authorization;
+      if (authorization !== undefined) {
+        if (jwt && hasScheme(authorization, 'bearer')) {
+          const token = authorization.slice(7).trim();
+          if (token.length === 0) return refuse(req, res, gw, INVALID_TOKEN, 'jwt');
+          return jwt.verify(token).then((r) => settle(req, res, gw, r, 'jwt'));
+        }
+        if (basic && hasScheme(authorization, 'basic')) {
+          const credentials = authorization.slice(6).trim();
+          if (credentials.length === 0) return refuse(req, res, gw, INVALID_CREDENTIALS, 'basic');
+          return basic.verify(credentials, req).then((r) => settle(req, res, gw, r, 'basic'));
+        }
+      }
+      if (verify) return runVerify(req, res, gw, verify);
+      return noCredentials(req, res, gw, undefined);
+    };
+  }
+
+  return {
+    step,
+    defaultRequirement: common.requirement,
+    consumerHeaders: { id: names.id, scopes: names.scopes },
+    stripCredentials(req) {
+      stripOwnCredentials(req);
+      removeConsumerHeaders(req.headers, names);
+    },
+    async close() {
+      jwt?.close();
+    },
+  };
+}
+
+/** `Bearer x` / `basic x`: the scheme is case-insensitive (RFC 9110 §11.1). */
+function hasScheme(value: string, scheme: 'bearer' | 'basic'): boolean {
+  const n = scheme.length;
+  return (
+    value.length > n && value.charCodeAt(n) === 32 && value.slice(0, n).toLowerCase() === scheme
+  );
+}
