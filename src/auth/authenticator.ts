@@ -32,6 +32,8 @@ import {
 import { anonymousPrincipal, hasScopes, normalizePrincipal } from './principal.js';
 import { isThenable } from './thenable.js';
 
+export type { AuthRequirement } from './options.js';
+
 /**
  * Authentication compiled once from {@link AuthOptions}; `createGateway`
  * builds one and asks it for a Step per route.
