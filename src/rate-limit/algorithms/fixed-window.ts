@@ -1,0 +1,44 @@
+import type { RateLimitDecision } from '../../types.js';
+
+/**
+ * Fixed window arithmetic, shared by MemoryStore and mirrored by RedisStore's
+ * Lua script. Windows are aligned to multiples of `windowMs` since the Unix
+ * epoch (a `'1d'` window starts at 00:00 UTC). State is `(start, count)`.
+ */
+
+/** The start of the window that contains `now`. */
+export function fixedWindowStart(now: number, windowMs: number): number {
+  return now - (now % windowMs);
+}
+
+/** Decides whether `cost` fits after `count` units were admitted in the window starting at `start`. */
+export function fixedWindowDecide(
+  policy: string,
+  limit: number,
+  windowMs: number,
+  start: number,
+  count: number,
+  now: number,
+  cost: number,
+): RateLimitDecision {
+  const resetMs = start + windowMs - now;
+  if (count + cost <= limit) {
+    return {
+      policy,
+      allowed: true,
+      limit,
+      remaining: limit - count - cost,
+      resetMs,
+      retryAfterMs: 0,
+    };
+  }
+  return {
+    policy,
+    allowed: false,
+    limit,
+    remaining: 0,
+    resetMs,
+    // In the next window the count starts at 0; a cost above the limit never fits.
+    retryAfterMs: cost > limit ? windowMs : resetMs,
+  };
+}

@@ -1,0 +1,90 @@
+import type { RateLimitDecision } from '../../types.js';
+
+/**
+ * Sliding window arithmetic over an exact log: one timestamp per admitted
+ * unit, at most `limit` of them, oldest first. A unit admitted at `t` counts
+ * while `now - windowMs < t`, so no interval of length `windowMs` ever holds
+ * more than `limit` units (no estimate, error 0). Memory is O(limit) per key.
+ * Shared by MemoryStore and mirrored by RedisStore's Lua script.
+ */
+
+/**
+ * Decides whether `cost` fits given the log's `live` entries (already trimmed
+ * to those newer than `now - windowMs`), its newest timestamp, and the
+ * timestamp of the entry that must expire first for `cost` to fit (the one
+ * `limit - cost` places from the newest, counted from 0).
+ */
+export function slidingWindowDecide(
+  policy: string,
+  limit: number,
+  windowMs: number,
+  live: number,
+  newest: number,
+  blocking: number,
+  now: number,
+  cost: number,
+): RateLimitDecision {
+  if (live + cost <= limit) {
+    const last = cost > 0 ? now : newest;
+    return {
+      policy,
+      allowed: true,
+      limit,
+      remaining: limit - live - cost,
+      resetMs: live + cost > 0 ? last + windowMs - now : 0,
+      retryAfterMs: 0,
+    };
+  }
+  return {
+    policy,
+    allowed: false,
+    limit,
+    remaining: 0,
+    resetMs: newest + windowMs - now,
+    retryAfterMs: cost > limit ? windowMs : blocking + windowMs - now,
+  };
+}
+
+/**
+ * The log itself: timestamps oldest first in a plain number array (unboxed
+ * doubles) with a moving head, compacted as it drains.
+ */
+export class SlidingLog {
+  times: number[] = [];
+  head = 0;
+
+  /** Drops the entries at or before `cutoff` (`now - windowMs`); returns how many stay. */
+  trim(cutoff: number): number {
+    const times = this.times;
+    let head = this.head;
+    const end = times.length;
+    while (head < end && (times[head] as number) <= cutoff) head++;
+    if (head === end) {
+      if (end > 0) times.length = 0;
+      head = 0;
+    } else if (head > 32 && head * 2 > end) {
+      times.splice(0, head);
+      head = 0;
+    }
+    this.head = head;
+    return times.length - head;
+  }
+
+  /** The newest timestamp (meaningful when the log is not empty). */
+  newest(): number {
+    return this.times.length > 0 ? (this.times[this.times.length - 1] as number) : 0;
+  }
+
+  /** The timestamp `index` places back from the newest (0 = newest). */
+  fromNewest(index: number): number {
+    return this.times[this.times.length - 1 - index] ?? 0;
+  }
+
+  /** Appends `cost` entries at `now` (never before the newest, should the clock step back). */
+  record(now: number, cost: number): void {
+    const times = this.times;
+    const newest = times.length > this.head ? (times[times.length - 1] as number) : now;
+    const at = Math.max(now, newest);
+    for (let i = 0; i < cost; i++) times.push(at);
+  }
+}

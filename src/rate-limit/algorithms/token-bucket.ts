@@ -1,0 +1,59 @@
+import type { RateLimitDecision } from '../../types.js';
+
+/**
+ * Token bucket arithmetic (GCRA-style, O(1) state), shared by MemoryStore and
+ * mirrored line for line by RedisStore's Lua script. Pure: the time is passed in.
+ *
+ * State is `(level, at)`: `level` is the bucket's fill in token·milliseconds
+ * (one unit of cost adds `windowMs`), drained continuously at `limit` per
+ * millisecond since `at`. The bucket holds at most `limit * windowMs`, so a
+ * fresh bucket admits `limit` units at once and refills at `limit / windowMs`
+ * units per millisecond; fractions accumulate because nothing is rounded in
+ * the state. Every quantity is an integer, so decisions are exact.
+ */
+
+/** The level at `now`, after draining since `at`. Time running backwards drains nothing. */
+export function tokenBucketLevel(level: number, at: number, limit: number, now: number): number {
+  const elapsed = now > at ? now - at : 0;
+  const drained = level - elapsed * limit;
+  return Math.max(drained, 0);
+}
+
+/**
+ * Decides whether `cost` fits in a bucket at `level` (already drained to now).
+ * When allowed, the new level is `level + cost * windowMs`.
+ */
+export function tokenBucketDecide(
+  policy: string,
+  limit: number,
+  windowMs: number,
+  level: number,
+  cost: number,
+): RateLimitDecision {
+  const capacity = limit * windowMs;
+  const next = level + cost * windowMs;
+  if (next <= capacity) {
+    return {
+      policy,
+      allowed: true,
+      limit,
+      remaining: Math.floor((capacity - next) / windowMs),
+      resetMs: Math.ceil(next / limit),
+      retryAfterMs: 0,
+    };
+  }
+  return {
+    policy,
+    allowed: false,
+    limit,
+    remaining: 0,
+    resetMs: Math.ceil(level / limit),
+    // A cost above the limit can never fit: the hint is then one window.
+    retryAfterMs: cost > limit ? windowMs : Math.ceil((next - capacity) / limit),
+  };
+}
+
+/** Milliseconds until a bucket at `level` is empty again: the TTL of its state. */
+export function tokenBucketTtl(level: number, limit: number): number {
+  return Math.ceil(level / limit);
+}

@@ -1,0 +1,237 @@
+import type { ServerResponse } from 'node:http';
+import { createEmitter, type EmitEvent, isListening } from '../events.js';
+import type { InternalContext, Step } from '../pipeline.js';
+import { gatewayContext } from '../request-id.js';
+import { MemoryStore } from '../stores/memory-store.js';
+import type { RateLimitStore } from '../stores/types.js';
+import type { GatewayContext, GatewayRequest, RateLimitDecision } from '../types.js';
+import { type PolicySet, retryAfterSeconds, setRateLimitHeaders } from './headers.js';
+import { clientAddress, ipKey } from './keys.js';
+import { type RateLimitOptions, resolveRateLimitOptions } from './options.js';
+
+/** A compiled rate limit: the gateway's Step for it, and what it owns. */
+export interface Limiter {
+  /** Sets `req.gateway.rateLimit` and the headers; answers 429/503 itself (returns false). */
+  readonly step: Step;
+  /** Closes the MemoryStore the limiter created itself (never a store it was given). */
+  close(): Promise<void>;
+}
+
+/** What the limiter needs from its host: the gateway's sinks, maybe a shared store and the route name. */
+export type LimiterContext = InternalContext & { store?: RateLimitStore; routeName?: string };
+
+class StoreTimeoutError extends Error {
+  override readonly name = 'StoreTimeoutError';
+  constructor() {
+    super('timeout');
+  }
+}
+
+function isDecisionArray(value: unknown, length: number): value is RateLimitDecision[] {
+  return Array.isArray(value) && value.length === length;
+}
+
+/**
+ * Compiles rate limit options into a {@link Limiter}. Everything that does
+ * not depend on the request is decided here: the policies and their header
+ * strings, the key and cost functions, the store. Throws `GatewayConfigError`
+ * (field paths prefixed with `field`) on invalid options.
+ *
+ * Store choice: `options.store`, else `ctx.store` (shared, not closed here),
+ * else a `MemoryStore` this limiter owns and closes.
+ *
+ * @example
+ * const limiter = createLimiter({ limit: 5, window: '1m' }, 'rateLimit', { emit, sendProblem });
+ * const ok = limiter.step(req, res); // true: go on; false: already answered 429
+ */
+export function createLimiter(
+  options: RateLimitOptions,
+  field: string,
+  ctx: LimiterContext,
+): Limiter {
+  const config = resolveRateLimitOptions(options, field);
+  const emit: EmitEvent = config.onEvent ? createEmitter(config.onEvent) : ctx.emit;
+  for (const warning of config.warnings) emit({ type: 'config.warning', ...warning });
+  const sendProblem = ctx.sendProblem;
+  const routeName = ctx.routeName;
+
+  let owned: MemoryStore | null = null;
+  let store: RateLimitStore;
+  if (config.store) store = config.store;
+  else if (ctx.store) store = ctx.store;
+  else {
+    owned = new MemoryStore();
+    store = owned;
+  }
+
+  const { defaultSet, plans, key, ipv6Prefix, cost, headers, skip, onStoreError, storeTimeoutMs } =
+    config;
+  const keyFn = typeof key === 'function' ? key : null;
+  const byPrincipal = key === 'auto' || key === 'principal';
+  const costFn = typeof cost === 'function' ? cost : null;
+  const fixedCost = typeof cost === 'number' ? cost : 1;
+
+  function keyOf(req: GatewayRequest, gw: GatewayContext): string {
+    if (keyFn !== null) {
+      const value = keyFn(req);
+      if (typeof value !== 'string' || value.length === 0) {
+        throw new TypeError('rateLimit key function must return a non-empty string');
+      }
+      return `fn:${value}`;
+    }
+    if (byPrincipal) {
+      const principal = gw.principal;
+      if (principal !== undefined && principal.type !== 'anonymous') return `id:${principal.id}`;
+    }
+    return ipKey(clientAddress(req), ipv6Prefix);
+  }
+
+  function policySetOf(gw: GatewayContext): PolicySet {
+    if (plans !== null) {
+      const plan = gw.principal?.plan;
+      if (plan !== undefined) {
+        const set = plans.get(plan);
+        if (set !== undefined) return set;
+      }
+    }
+    return defaultSet;
+  }
+
+  /** Headers, `req.gateway.rateLimit`, and the answer for a refused request. */
+  function finish(
+    req: GatewayRequest,
+    res: ServerResponse,
+    gw: GatewayContext,
+    set: PolicySet,
+    decisions: RateLimitDecision[],
+  ): boolean {
+    gw.rateLimit = decisions;
+    setRateLimitHeaders(res, headers, set, decisions);
+    let refused: string[] | null = null;
+    for (let i = 0; i < decisions.length; i++) {
+      const d = decisions[i] as RateLimitDecision;
+      if (d.allowed) continue;
+      if (refused === null) refused = [d.policy];
+      else refused.push(d.policy);
+    }
+    if (refused === null) return true;
+    if (isListening(emit)) {
+      emit({
+        type: 'ratelimit.refused',
+        requestId: gw.requestId,
+        policies: refused,
+        ...(gw.principal && gw.principal.type !== 'anonymous'
+          ? { consumerId: gw.principal.id }
+          : {}),
+        ...(routeName !== undefined ? { route: routeName } : {}),
+      });
+    }
+    const names = refused.map((name) => `'${name}'`).join(', ');
+    sendProblem(req, res, {
+      code: 'rate_limited',
+      detail: `Rate limit exceeded for ${refused.length === 1 ? 'policy' : 'policies'} ${names}.`,
+      headers: { 'Retry-After': String(retryAfterSeconds(decisions)) },
+      'violated-policies': refused,
+    });
+    return false;
+  }
+
+  function storeFailed(
+    req: GatewayRequest,
+    res: ServerResponse,
+    gw: GatewayContext,
+    err: unknown,
+  ): boolean {
+    if (isListening(emit)) {
+      emit({
+        type: 'ratelimit.store_error',
+        requestId: gw.requestId,
+        action: onStoreError,
+        error: err instanceof Error ? err.message : String(err),
+        ...(routeName !== undefined ? { route: routeName } : {}),
+      });
+    }
+    if (onStoreError === 'allow') return true;
+    sendProblem(req, res, {
+      code: 'service_unavailable',
+      detail: 'The rate limit store is unavailable; try again later.',
+    });
+    return false;
+  }
+
+  function settle(
+    req: GatewayRequest,
+    res: ServerResponse,
+    gw: GatewayContext,
+    set: PolicySet,
+    pending: Promise<RateLimitDecision[]>,
+  ): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      let done = false;
+      const timer = setTimeout(() => {
+        if (done) return;
+        done = true;
+        resolve(storeFailed(req, res, gw, new StoreTimeoutError()));
+      }, storeTimeoutMs);
+      pending.then(
+        (decisions) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          if (!isDecisionArray(decisions, set.policies.length)) {
+            resolve(storeFailed(req, res, gw, new Error('store returned no decision per policy')));
+            return;
+          }
+          try {
+            resolve(finish(req, res, gw, set, decisions));
+          } catch (err) {
+            reject(err);
+          }
+        },
+        (err: unknown) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve(storeFailed(req, res, gw, err));
+        },
+      );
+    });
+  }
+
+  const step: Step = function rateLimitStep(req, res) {
+    const gw = gatewayContext(req, res);
+    if (skip !== null && skip(req) === true) return true;
+    const set = policySetOf(gw);
+    const clientKey = keyOf(req, gw);
+    let units = fixedCost;
+    if (costFn !== null) {
+      units = costFn(req);
+      if (typeof units !== 'number' || !Number.isInteger(units) || units < 0) {
+        throw new TypeError('rateLimit cost function must return a non-negative integer');
+      }
+    }
+    let result: RateLimitDecision[] | Promise<RateLimitDecision[]>;
+    try {
+      result = store.consume(clientKey, set.policies, units);
+    } catch (err) {
+      return storeFailed(req, res, gw, err);
+    }
+    if (Array.isArray(result)) {
+      if (result.length !== set.policies.length) {
+        return storeFailed(req, res, gw, new Error('store returned no decision per policy'));
+      }
+      return finish(req, res, gw, set, result);
+    }
+    if (result === null || typeof result !== 'object' || typeof result.then !== 'function') {
+      return storeFailed(req, res, gw, new Error('store returned neither decisions nor a promise'));
+    }
+    return settle(req, res, gw, set, result);
+  };
+
+  return {
+    step,
+    close: async () => {
+      if (owned !== null) await owned.close();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { GatewayConfigError } from '../errors.js';
+import type { RateLimitDecision } from '../types.js';
+
+/** A rate limiting algorithm (see `rateLimit({ algorithm })`). Default `'token-bucket'`. */
+export type Algorithm = 'token-bucket' | 'fixed-window' | 'sliding-window';
+
+/**
+ * One rate limit policy as a store sees it. Counters are namespaced by `name`
+ * (and by `algorithm`), so policies with different names never share state.
+ *
+ * @example
+ * const policy: Policy = { name: '5-in-1m', limit: 5, windowMs: 60_000, algorithm: 'token-bucket' };
+ */
+export interface Policy {
+  /** Shown in headers and problem bodies; namespaces the counters. */
+  readonly name: string;
+  /** Units (requests, or cost units) per window; the bucket's capacity. A positive integer. */
+  readonly limit: number;
+  /** The window in milliseconds. A positive integer. */
+  readonly windowMs: number;
+  readonly algorithm: Algorithm;
+}
+
+/**
+ * Where rate limit state lives. `MemoryStore` (one process) and `RedisStore`
+ * (many processes) implement it; any object of this shape works.
+ *
+ * `consume` decides all of a request's policies at once, atomically: either
+ * every policy admits `cost` and all are charged, or none is charged. It
+ * returns one decision per policy, in the same order, synchronously or as a
+ * promise. `reset` forgets the key under every policy.
+ *
+ * @example
+ * const store: RateLimitStore = new MemoryStore();
+ * const [decision] = await store.consume('ip:203.0.113.7', [policy], 1);
+ */
+export interface RateLimitStore {
+  consume(
+    key: string,
+    policies: readonly Policy[],
+    cost: number,
+  ): RateLimitDecision[] | Promise<RateLimitDecision[]>;
+  reset(key: string): Promise<void> | void;
+  close?(): Promise<void>;
+}
+
+/** The time in milliseconds, e.g. `Date.now`; injectable so tests can drive the arithmetic. */
+export type Clock = () => number;
+
+/**
+ * Checks at construction that `value` has the shape of a {@link RateLimitStore},
+ * so a wrong object fails now rather than on the first request.
+ */
+export function assertRateLimitStore(value: unknown, field: string): RateLimitStore {
+  if (value === null || typeof value !== 'object') {
+    throw new GatewayConfigError(
+      field,
+      'must be a rate limit store: an object with consume(key, policies, cost) and reset(key), e.g. new MemoryStore()',
+      'ERR_CONFIG_INVALID_STORE',
+    );
+  }
+  const store = value as Record<string, unknown>;
+  if (typeof store.consume !== 'function') {
+    throw new GatewayConfigError(
+      field,
+      'must have a consume(key, policies, cost) method (e.g. new MemoryStore() or new RedisStore({ client }))',
+      'ERR_CONFIG_INVALID_STORE',
+    );
+  }
+  if (typeof store.reset !== 'function') {
+    throw new GatewayConfigError(
+      field,
+      'must have a reset(key) method',
+      'ERR_CONFIG_INVALID_STORE',
+    );
+  }
+  if (store.close !== undefined && typeof store.close !== 'function') {
+    throw new GatewayConfigError(
+      field,
+      'close, when present, must be a method',
+      'ERR_CONFIG_INVALID_STORE',
+    );
+  }
+  return value as RateLimitStore;
+}
