@@ -1,0 +1,371 @@
+// Rate-limit decisions per second over 10,000 keys (issue 5):
+//   memory: portcullis MemoryStore.consume() (token bucket, bounded keys) beside
+//           express-rate-limit's MemoryStore.increment() and rate-limiter-flexible's RateLimiterMemory;
+//   Redis:  portcullis RedisStore.consume() beside rate-limit-redis (increment through the store API)
+//           and rate-limiter-flexible's RateLimiterRedis, each with its own ioredis client and
+//           64 decisions in flight.
+// Fairness: one key set and one pseudo-random key sequence for all; a sync answer is used as is
+// and a promise is awaited (each library as the middleware would call it); warm-up first (it
+// also creates every key); contenders interleaved over several rounds; medians.
+//
+// Run alone: `npx tsx bench/decisions.ts` (BENCH_DECISION_ROUNDS, BENCH_DECISION_MS).
+
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { MemoryStore as ErlMemoryStore, type Options as ErlOptions } from 'express-rate-limit';
+import { Redis } from 'ioredis';
+import { RedisStore as RateLimitRedisStore, type RedisReply } from 'rate-limit-redis';
+import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
+import { report } from './lib/children.js';
+import { NEVER_REACHED_LIMIT, REDIS_HOST, REDIS_PORT } from './lib/constants.js';
+import { formatInt, formatRatio, keySequence, markdownTable, median } from './lib/stats.js';
+
+export const KEY_COUNT = 10_000;
+export const IN_FLIGHT = 64;
+const WINDOW_MS = 60_000;
+
+export interface DecisionRow {
+  name: string;
+  store: 'memory' | 'redis';
+  /** Decisions per second, one per round. */
+  perSec: number[];
+  median: number;
+  unavailable?: string;
+}
+
+export interface DecisionsResult {
+  keys: number;
+  inFlight: number;
+  roundMs: number;
+  rounds: number;
+  rows: DecisionRow[];
+}
+
+/** One decision; returns a value (sync stores) or a promise (async stores). */
+type Decide = (key: string) => unknown;
+
+interface Contender {
+  name: string;
+  store: 'memory' | 'redis';
+  /** Builds the limiter; throws Unavailable with a reason when it cannot. */
+  setup: () => Promise<{
+    decide: Decide;
+    check: (answer: unknown) => void;
+    close: () => Promise<void>;
+  }>;
+}
+
+class Unavailable extends Error {}
+
+function why(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+}
+
+const policy = {
+  name: 'bench',
+  limit: NEVER_REACHED_LIMIT,
+  windowMs: WINDOW_MS,
+  algorithm: 'token-bucket',
+} as const;
+
+async function loadPortcullis(): Promise<typeof import('../src/index.js')> {
+  try {
+    return await import('../src/index.js');
+  } catch (err) {
+    throw new Unavailable(`portcullis cannot be imported from src/ yet: ${why(err)}`);
+  }
+}
+
+async function connectRedis(): Promise<Redis> {
+  const client = new Redis({
+    host: REDIS_HOST,
+    port: REDIS_PORT,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    return client;
+  } catch (err) {
+    client.disconnect();
+    throw new Unavailable(`Redis at ${REDIS_HOST}:${REDIS_PORT} does not answer (${why(err)})`);
+  }
+}
+
+function expectAllowedDecision(answer: unknown): void {
+  // portcullis stores answer one RateLimitDecision per policy.
+  const decisions = answer as Array<{ allowed: boolean }>;
+  if (!Array.isArray(decisions) || decisions[0]?.allowed !== true) {
+    throw new Error(`store refused or answered oddly: ${JSON.stringify(answer)}`);
+  }
+}
+
+function expectHitsBelowLimit(answer: unknown): void {
+  // express-rate-limit stores answer { totalHits, resetTime }.
+  const info = answer as { totalHits?: number };
+  if (typeof info?.totalHits !== 'number' || info.totalHits > NEVER_REACHED_LIMIT) {
+    throw new Error(`store answered oddly: ${JSON.stringify(answer)}`);
+  }
+}
+
+function expectRemaining(answer: unknown): void {
+  // rate-limiter-flexible resolves a RateLimiterRes (and rejects when refused).
+  const res = answer as { remainingPoints?: number };
+  if (typeof res?.remainingPoints !== 'number' || res.remainingPoints < 0) {
+    throw new Error(`limiter answered oddly: ${JSON.stringify(answer)}`);
+  }
+}
+
+function contenders(prefix: string): Contender[] {
+  return [
+    {
+      name: 'portcullis MemoryStore (token bucket)',
+      store: 'memory',
+      setup: async () => {
+        const { MemoryStore } = await loadPortcullis();
+        const store = new MemoryStore();
+        const policies = [policy];
+        return {
+          decide: (key) => store.consume(key, policies, 1),
+          check: expectAllowedDecision,
+          close: async () => {
+            await store.close?.();
+          },
+        };
+      },
+    },
+    {
+      name: 'express-rate-limit MemoryStore',
+      store: 'memory',
+      setup: async () => {
+        const store = new ErlMemoryStore();
+        // init() reads only windowMs; the full Options object is built by rateLimit() itself.
+        store.init({ windowMs: WINDOW_MS } as ErlOptions);
+        return {
+          decide: (key) => store.increment(key),
+          check: expectHitsBelowLimit,
+          close: async () => store.shutdown(),
+        };
+      },
+    },
+    {
+      name: 'rate-limiter-flexible RateLimiterMemory',
+      store: 'memory',
+      setup: async () => {
+        const limiter = new RateLimiterMemory({
+          points: NEVER_REACHED_LIMIT,
+          duration: WINDOW_MS / 1000,
+        });
+        return {
+          decide: (key) => limiter.consume(key),
+          check: expectRemaining,
+          close: async () => {},
+        };
+      },
+    },
+    {
+      name: 'portcullis RedisStore',
+      store: 'redis',
+      setup: async () => {
+        const { RedisStore } = await loadPortcullis();
+        const client = await connectRedis();
+        const store = new RedisStore({ client, prefix: `${prefix}pc:` });
+        const policies = [policy];
+        return {
+          decide: (key) => store.consume(key, policies, 1),
+          check: expectAllowedDecision,
+          close: async () => {
+            await store.close?.();
+            await client.quit();
+          },
+        };
+      },
+    },
+    {
+      name: 'rate-limit-redis (express-rate-limit store)',
+      store: 'redis',
+      setup: async () => {
+        const client = await connectRedis();
+        const store = new RateLimitRedisStore({
+          // ioredis's call() resolves to `unknown`; Redis answers these scripts with RedisReply.
+          sendCommand: (command: string, ...args: string[]) =>
+            client.call(command, args) as Promise<RedisReply>,
+          prefix: `${prefix}rlr:`,
+        });
+        // init() reads only windowMs; the full Options object is built by rateLimit() itself.
+        await store.init({ windowMs: WINDOW_MS } as ErlOptions);
+        return {
+          decide: (key) => store.increment(key),
+          check: expectHitsBelowLimit,
+          close: async () => {
+            await client.quit();
+          },
+        };
+      },
+    },
+    {
+      name: 'rate-limiter-flexible RateLimiterRedis',
+      store: 'redis',
+      setup: async () => {
+        const client = await connectRedis();
+        const limiter = new RateLimiterRedis({
+          storeClient: client,
+          points: NEVER_REACHED_LIMIT,
+          duration: WINDOW_MS / 1000,
+          keyPrefix: `${prefix}rlf`,
+        });
+        return {
+          decide: (key) => limiter.consume(key),
+          check: expectRemaining,
+          close: async () => {
+            await client.quit();
+          },
+        };
+      },
+    },
+  ];
+}
+
+const SEQUENCE_LENGTH = 1 << 17;
+const MASK = SEQUENCE_LENGTH - 1;
+const keys = Array.from(
+  { length: KEY_COUNT },
+  (_, i) => `client-${i.toString(36).padStart(4, '0')}`,
+);
+const sequence = keySequence(KEY_COUNT, SEQUENCE_LENGTH);
+let cursor = 0;
+
+function nextKey(): string {
+  return keys[sequence[cursor++ & MASK] as number] as string;
+}
+
+/** Memory stores: one decision after another, as one request after another would ask. */
+async function timeSequential(
+  decide: Decide,
+  check: (a: unknown) => void,
+  ms: number,
+): Promise<number> {
+  const start = performance.now();
+  const end = start + ms;
+  let ops = 0;
+  let now = start;
+  do {
+    let answer: unknown;
+    for (let j = 0; j < 1024; j++) {
+      answer = decide(nextKey());
+      if (answer instanceof Promise) answer = await answer;
+    }
+    check(answer);
+    ops += 1024;
+    now = performance.now();
+  } while (now < end);
+  return ops / ((now - start) / 1000);
+}
+
+/** Redis stores: `IN_FLIGHT` decisions outstanding at any time. */
+async function timeConcurrent(
+  decide: Decide,
+  check: (a: unknown) => void,
+  ms: number,
+): Promise<number> {
+  const start = performance.now();
+  const end = start + ms;
+  let ops = 0;
+  const worker = async (): Promise<void> => {
+    let answer: unknown;
+    while (performance.now() < end) {
+      answer = await decide(nextKey());
+      ops++;
+    }
+    check(answer);
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  return ops / ((performance.now() - start) / 1000);
+}
+
+export async function runDecisions(
+  options: { rounds?: number; roundMs?: number; log?: (line: string) => void } = {},
+): Promise<DecisionsResult> {
+  const rounds = options.rounds ?? Number(process.env.BENCH_DECISION_ROUNDS ?? 5);
+  const roundMs = options.roundMs ?? Number(process.env.BENCH_DECISION_MS ?? 1000);
+  const log = options.log ?? (() => {});
+  const prefix = `bench:${Date.now().toString(36)}${randomBytes(3).toString('hex')}:`;
+  const list = contenders(prefix);
+  const rows: DecisionRow[] = list.map((c) => ({
+    name: c.name,
+    store: c.store,
+    perSec: [],
+    median: NaN,
+  }));
+  const ready: Array<Awaited<ReturnType<Contender['setup']>> | null> = [];
+  try {
+    for (const [i, contender] of list.entries()) {
+      const row = rows[i] as DecisionRow;
+      try {
+        const built = await contender.setup();
+        // Warm-up: JIT, connections, scripts loaded, and every one of the keys created.
+        const time = contender.store === 'memory' ? timeSequential : timeConcurrent;
+        await time(built.decide, built.check, Math.max(300, roundMs / 2));
+        ready.push(built);
+      } catch (err) {
+        if (!(err instanceof Unavailable)) throw err;
+        row.unavailable = err.message;
+        ready.push(null);
+        log(`  ${contender.name}: unavailable (${err.message})`);
+      }
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < list.length; k++) {
+        // Rotate the order every round.
+        const i = (k + round) % list.length;
+        const built = ready[i];
+        const contender = list[i] as Contender;
+        if (!built) continue;
+        const time = contender.store === 'memory' ? timeSequential : timeConcurrent;
+        const perSec = await time(built.decide, built.check, roundMs);
+        (rows[i] as DecisionRow).perSec.push(perSec);
+        log(`  round ${round + 1}/${rounds}  ${contender.name.padEnd(44)} ${formatInt(perSec)}/s`);
+      }
+    }
+  } finally {
+    for (const built of ready) await built?.close();
+  }
+  for (const row of rows) row.median = median(row.perSec);
+  return { keys: KEY_COUNT, inFlight: IN_FLIGHT, roundMs, rounds, rows };
+}
+
+export function decisionsTable(result: DecisionsResult): string {
+  const baseline = (store: 'memory' | 'redis'): number =>
+    result.rows.find((r) =>
+      store === 'memory'
+        ? r.name.startsWith('express-rate-limit')
+        : r.name.startsWith('rate-limit-redis'),
+    )?.median ?? NaN;
+  return markdownTable(
+    ['limiter', 'store', 'decisions/s (median)', 'rounds', 'vs express-rate-limit store'],
+    result.rows.map((r) => [
+      r.name,
+      r.store === 'memory' ? 'memory' : `Redis, ${result.inFlight} in flight`,
+      r.unavailable ? `unavailable: ${r.unavailable}` : formatInt(r.median),
+      String(r.perSec.length),
+      r.unavailable ? '–' : formatRatio(r.median / baseline(r.store)),
+    ]),
+  );
+}
+
+const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
+if (isMain) {
+  const asChild = process.argv.includes('--child');
+  runDecisions({ log: (line) => console.log(line) })
+    .then((result) => {
+      if (asChild) report({ type: 'result', data: result });
+      else console.log(`\n${decisionsTable(result)}`);
+    })
+    .catch((err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    });
+}

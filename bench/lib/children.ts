@@ -1,0 +1,125 @@
+// Child processes of the benchmark: each server runs in its own process (its own heap and
+// event loop), started with tsx so it runs the repository's TypeScript as it is now.
+// Every child started here is tracked and stopped on exit, on errors and on Ctrl-C.
+
+import { type ChildProcess, fork } from 'node:child_process';
+
+/** tsx's ESM loader, resolved absolutely so the children work from any working directory. */
+const TSX_LOADER = import.meta.resolve('tsx');
+
+const running = new Set<ChildProcess>();
+
+/** What a child server reports over IPC once it has started (or found it cannot). */
+export type ChildReport =
+  | { type: 'ready'; port: number }
+  | { type: 'unavailable'; reason: string }
+  | { type: 'result'; data: unknown };
+
+export interface ForkOptions {
+  /** Extra Node flags, e.g. `--cpu-prof`. */
+  execArgv?: string[];
+  /** Inherit stdout (default) or drop it. */
+  quiet?: boolean;
+}
+
+/** Starts `file` (TypeScript) in a new Node process with an IPC channel. */
+export function forkTs(file: string, args: string[], options: ForkOptions = {}): ChildProcess {
+  const child = fork(file, args, {
+    execArgv: ['--import', TSX_LOADER, ...(options.execArgv ?? [])],
+    stdio: ['ignore', options.quiet ? 'ignore' : 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+/** Waits for the child's first report; rejects if it exits or stays silent for `timeoutMs`. */
+export function firstReport(child: ChildProcess, timeoutMs: number): Promise<ChildReport> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`child ${child.pid} sent no report within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMessage = (message: unknown): void => {
+      cleanup();
+      resolve(message as ChildReport); // our own children send only ChildReport objects
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      cleanup();
+      reject(
+        new Error(`child ${child.pid} exited (code ${code}, signal ${signal}) before reporting`),
+      );
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+/** Stops one child: SIGTERM (children exit cleanly on it, writing any CPU profile), then SIGKILL. */
+export function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Stops every child this process started. */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.all([...running].map((child) => stopChild(child)));
+}
+
+let handlersInstalled = false;
+
+/**
+ * Makes sure no child outlives this process: on Ctrl-C / SIGTERM every child is stopped
+ * before exiting; on a plain exit the survivors are killed synchronously.
+ */
+export function installCleanupHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`\nbench: ${signal}, stopping ${running.size} child process(es)…\n`);
+    stopAllChildren().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+}
+
+/**
+ * For a child: exit when the parent goes away (IPC closed) or asks us to stop (SIGTERM),
+ * after `close` ran, with a normal exit so `--cpu-prof` writes its profile.
+ */
+export function exitWithParent(close: () => Promise<void>): void {
+  let closing = false;
+  const shutdown = (): void => {
+    if (closing) return;
+    closing = true;
+    const force = setTimeout(() => process.exit(0), 3000);
+    force.unref();
+    close()
+      .catch(() => {})
+      .finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.on('disconnect', shutdown);
+}
+
+/** For a child: send a report to the parent. */
+export function report(message: ChildReport): void {
+  process.send?.(message);
+}

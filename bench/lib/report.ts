@@ -1,0 +1,294 @@
+// Turns one run's measurements into the tables printed on the terminal and written to
+// bench/RESULTS.md, including issue 5's targets with pass/fail.
+
+import { type DecisionsResult, decisionsTable } from '../decisions.js';
+import { type MemoryResult, memoryTables } from '../memory.js';
+import type { LoadGenerator, LoadResult } from './load.js';
+import type { MachineInfo } from './machine.js';
+import { SCENARIO_INFO, type ScenarioName } from './scenarios.js';
+import { formatInt, formatMs, formatRatio, markdownTable, median } from './stats.js';
+
+export interface RunSettings {
+  durationSec: number;
+  warmupSec: number;
+  rounds: number;
+  connections: number;
+  loadGenerator: LoadGenerator;
+  loadGeneratorVersion: string;
+}
+
+export interface ScenarioOutcome {
+  runs: LoadResult[];
+  unavailable: string | null;
+  failed: string | null;
+}
+
+export interface ReportInput {
+  machine: MachineInfo;
+  settings: RunSettings;
+  scenarios: ScenarioName[];
+  e2e: Record<ScenarioName, ScenarioOutcome> | null;
+  decisions: DecisionsResult | null;
+  memory: MemoryResult | null;
+  sectionErrors: string[];
+  elapsedSec: number;
+}
+
+interface Summary {
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Per round, in round order (same index = same round). */
+  roundsRps: number[];
+}
+
+type Verdict = 'PASS' | 'FAIL' | 'n/a';
+
+interface Target {
+  what: string;
+  goal: string;
+  measured: string;
+  verdict: Verdict;
+}
+
+function summarise(outcome: ScenarioOutcome | undefined): Summary | null {
+  if (!outcome || outcome.runs.length === 0 || outcome.failed) return null;
+  return {
+    rps: median(outcome.runs.map((r) => r.requestsPerSec)),
+    p50: median(outcome.runs.map((r) => r.p50Ms)),
+    p99: median(outcome.runs.map((r) => r.p99Ms)),
+    roundsRps: outcome.runs.map((r) => r.requestsPerSec),
+  };
+}
+
+/** min–max of the per-round ratios a/b (rounds paired by index): how much the noise moves it. */
+function pairedRange(a: Summary, b: Summary): string {
+  const n = Math.min(a.roundsRps.length, b.roundsRps.length);
+  const ratios: number[] = [];
+  for (let i = 0; i < n; i++) ratios.push((a.roundsRps[i] as number) / (b.roundsRps[i] as number));
+  if (ratios.length < 2) return '';
+  return ` (rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+}
+
+function verdict(ok: boolean): Verdict {
+  return ok ? 'PASS' : 'FAIL';
+}
+
+export function renderReport(input: ReportInput): { text: string; markdown: string } {
+  const { machine, settings } = input;
+  const parts: string[] = [];
+  const targets: Target[] = [];
+
+  parts.push(
+    [
+      `- Machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}`,
+      `- Node ${machine.node}; date ${machine.date}; run took ${Math.round(input.elapsedSec)} s`,
+      `- Load average (1 min) at start ${machine.loadStart.toFixed(2)}, at end ${Number.isFinite(machine.loadEnd) ? machine.loadEnd.toFixed(2) : '–'}` +
+        ' (anything else running on the machine shows here and makes the figures noisy)',
+      `- Load generator: ${settings.loadGeneratorVersion}; ${settings.connections} connections, pipelining 1; ` +
+        `${settings.warmupSec} s warm-up (discarded) then ${settings.durationSec} s measured, per scenario per round; ` +
+        `${settings.rounds} rounds, scenario order rotated each round; each scenario in its own process, started fresh per measurement; medians`,
+    ].join('\n'),
+  );
+
+  const summaries = new Map<ScenarioName, Summary>();
+  if (input.e2e) {
+    const e2e = input.e2e;
+    for (const name of input.scenarios) {
+      const s = summarise(e2e[name]);
+      if (s) summaries.set(name, s);
+    }
+    const rows = input.scenarios.map((name) => {
+      const outcome = e2e[name];
+      const s = summaries.get(name);
+      const status = outcome.failed
+        ? `FAILED: ${outcome.failed}`
+        : outcome.unavailable
+          ? `unavailable: ${outcome.unavailable}`
+          : 'ok';
+      return [
+        name,
+        s ? formatInt(s.rps) : '–',
+        s ? formatMs(s.p50) : '–',
+        s ? formatMs(s.p99) : '–',
+        String(outcome.runs.length),
+        status,
+      ];
+    });
+    parts.push(
+      `## End to end\n\n${markdownTable(['scenario', 'req/s', 'p50 ms', 'p99 ms', 'rounds', 'status'], rows)}`,
+    );
+
+    const baselines: ScenarioName[] = [
+      'direct',
+      'hpm-bare',
+      'hand-composed',
+      'hand-composed-redis',
+    ];
+    const ratioTable = (metric: 'rps' | 'p50' | 'p99', title: string): string => {
+      const header = ['scenario', ...baselines.map((b) => `÷ ${b}`)];
+      const body = input.scenarios.map((name) => {
+        const s = summaries.get(name);
+        return [
+          name,
+          ...baselines.map((b) => {
+            const base = summaries.get(b);
+            return s && base ? formatRatio(s[metric] / base[metric]) : '–';
+          }),
+        ];
+      });
+      return `### ${title}\n\n${markdownTable(header, body)}`;
+    };
+    parts.push(
+      [
+        ratioTable('rps', 'req/s as a ratio (higher is better)'),
+        ratioTable('p50', 'p50 latency as a ratio (lower is better)'),
+        ratioTable('p99', 'p99 latency as a ratio (lower is better)'),
+      ].join('\n\n'),
+    );
+    parts.push(
+      `Scenarios:\n\n${input.scenarios.map((n) => `- \`${n}\`: ${SCENARIO_INFO[n].description}`).join('\n')}`,
+    );
+
+    const pc = summaries.get('portcullis');
+    const hand = summaries.get('hand-composed');
+    const bare = summaries.get('hpm-bare');
+    const pcRedis = summaries.get('portcullis-redis');
+    const handRedis = summaries.get('hand-composed-redis');
+    targets.push(
+      pc && hand
+        ? {
+            what: 'portcullis req/s vs hand-composed',
+            goal: '≥ 1.15×',
+            measured: `${formatRatio(pc.rps / hand.rps)}${pairedRange(pc, hand)}`,
+            verdict: verdict(pc.rps / hand.rps >= 1.15),
+          }
+        : {
+            what: 'portcullis req/s vs hand-composed',
+            goal: '≥ 1.15×',
+            measured: '–',
+            verdict: 'n/a',
+          },
+      pc && bare
+        ? {
+            what: 'portcullis req/s vs hpm-bare',
+            goal: '≥ 0.95×',
+            measured: `${formatRatio(pc.rps / bare.rps)}${pairedRange(pc, bare)}`,
+            verdict: verdict(pc.rps / bare.rps >= 0.95),
+          }
+        : { what: 'portcullis req/s vs hpm-bare', goal: '≥ 0.95×', measured: '–', verdict: 'n/a' },
+      pc && bare
+        ? {
+            what: 'portcullis p99 vs hpm-bare p99',
+            goal: '≤ hpm-bare',
+            measured: `${formatMs(pc.p99)} ms vs ${formatMs(bare.p99)} ms`,
+            verdict: verdict(pc.p99 <= bare.p99),
+          }
+        : {
+            what: 'portcullis p99 vs hpm-bare p99',
+            goal: '≤ hpm-bare',
+            measured: '–',
+            verdict: 'n/a',
+          },
+      pcRedis && handRedis
+        ? {
+            what: 'portcullis-redis req/s vs hand-composed-redis',
+            goal: '≥ 1.15×',
+            measured: `${formatRatio(pcRedis.rps / handRedis.rps)}${pairedRange(pcRedis, handRedis)}`,
+            verdict: verdict(pcRedis.rps / handRedis.rps >= 1.15),
+          }
+        : {
+            what: 'portcullis-redis req/s vs hand-composed-redis',
+            goal: '≥ 1.15×',
+            measured: '–',
+            verdict: 'n/a',
+          },
+    );
+  }
+
+  if (input.decisions) {
+    const d = input.decisions;
+    parts.push(
+      `## Rate-limit decisions per second\n\n${d.keys.toLocaleString('en-US')} keys, one pseudo-random key sequence for all; ` +
+        `memory stores one decision after another (a promise is awaited, a sync answer is not); ` +
+        `Redis stores ${d.inFlight} decisions in flight, one ioredis client each; ` +
+        `${d.rounds} rounds of ${d.roundMs} ms, interleaved; medians.\n\n${decisionsTable(d)}`,
+    );
+    const find = (prefix: string) =>
+      d.rows.find((r) => r.name.startsWith(prefix) && !r.unavailable);
+    const pcMem = find('portcullis MemoryStore');
+    const erlMem = find('express-rate-limit MemoryStore');
+    const pcRedis = find('portcullis RedisStore');
+    const rlr = find('rate-limit-redis');
+    targets.push(
+      pcMem && erlMem
+        ? {
+            what: 'MemoryStore decisions/s vs express-rate-limit MemoryStore',
+            goal: '≥ 2×',
+            measured: formatRatio(pcMem.median / erlMem.median),
+            verdict: verdict(pcMem.median / erlMem.median >= 2),
+          }
+        : {
+            what: 'MemoryStore decisions/s vs express-rate-limit MemoryStore',
+            goal: '≥ 2×',
+            measured: '–',
+            verdict: 'n/a',
+          },
+      pcRedis && rlr
+        ? {
+            what: `RedisStore decisions/s vs rate-limit-redis (${d.inFlight} in flight)`,
+            goal: '≥ 1.5×',
+            measured: formatRatio(pcRedis.median / rlr.median),
+            verdict: verdict(pcRedis.median / rlr.median >= 1.5),
+          }
+        : {
+            what: `RedisStore decisions/s vs rate-limit-redis (${d.inFlight} in flight)`,
+            goal: '≥ 1.5×',
+            measured: '–',
+            verdict: 'n/a',
+          },
+    );
+  }
+
+  if (input.memory) {
+    const m = input.memory;
+    parts.push(
+      `## Memory\n\nHeap (used + ArrayBuffers) after forced GC, from before the store exists to after it tracks the keys ` +
+        `(keys like \`${m.keyExample}\`; the key strings the store keeps are counted).\n\n${memoryTables(m)}`,
+    );
+    const pc = m.perKey.find((r) => r.name.startsWith('portcullis'));
+    targets.push(
+      pc
+        ? {
+            what: 'MemoryStore bytes per tracked key',
+            goal: '≤ 200 B',
+            measured: `${Math.round(pc.bytesPerKey)} B`,
+            verdict: verdict(pc.bytesPerKey <= 200),
+          }
+        : {
+            what: 'MemoryStore bytes per tracked key',
+            goal: '≤ 200 B',
+            measured: '–',
+            verdict: 'n/a',
+          },
+    );
+  }
+
+  if (input.sectionErrors.length > 0) {
+    parts.push(`## Errors\n\n${input.sectionErrors.map((e) => `- ${e}`).join('\n')}`);
+  }
+
+  const targetTable = markdownTable(
+    ['target (issue 5)', 'goal', 'measured', 'verdict'],
+    targets.map((t) => [t.what, t.goal, t.measured, t.verdict]),
+  );
+  parts.splice(
+    1,
+    0,
+    `## Targets\n\nRatios are of the medians of this run; "rounds" gives the spread of the per-round paired ratios.\n\n${targetTable}`,
+  );
+
+  const body = parts.join('\n\n');
+  const markdown = `# portcullis benchmark results\n\nWritten by \`npm run bench\` (bench/run.ts); do not edit by hand.\n\n${body}\n`;
+  return { text: body, markdown };
+}

@@ -1,0 +1,315 @@
+// `npm run bench`: portcullis against the stacks users would build instead (issue 5).
+//
+// 1. End to end: a keep-alive node:http upstream on 127.0.0.1 and, one at a time, each scenario
+//    in its own process in front of it; load from wrk (if installed) or autocannon at fixed
+//    connections; warm-up discarded; scenarios interleaved (the order rotates every round) and
+//    repeated; medians reported with ratios to direct, hpm-bare and hand-composed of this run.
+// 2. Rate-limit decisions per second (bench/decisions.ts), in its own process.
+// 3. Memory per tracked key (bench/memory.ts), in its own process with --expose-gc.
+// Results go to the terminal and to bench/RESULTS.md.
+//
+// Knobs (environment): BENCH_DURATION (s per measurement, default 7), BENCH_WARMUP (s, 2),
+// BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_SCENARIOS (comma list), BENCH_SECTIONS
+// (e2e,decisions,memory), BENCH_LOADGEN (wrk|autocannon), BENCH_OUT (results file).
+
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import type { DecisionsResult } from './decisions.js';
+import {
+  firstReport,
+  forkTs,
+  installCleanupHandlers,
+  stopAllChildren,
+  stopChild,
+} from './lib/children.js';
+import { BENCH_KEY, REDIS_HOST, REDIS_PORT, REQUEST_PATH, UPSTREAM_BODY } from './lib/constants.js';
+import { get } from './lib/http-check.js';
+import {
+  chooseLoadGenerator,
+  type LoadGenerator,
+  type LoadResult,
+  loadGeneratorVersion,
+  runLoad,
+} from './lib/load.js';
+import { currentLoad, machineInfo } from './lib/machine.js';
+import { type RunSettings, renderReport, type ScenarioOutcome } from './lib/report.js';
+import { SCENARIO_INFO, SCENARIOS, type ScenarioName } from './lib/scenarios.js';
+import type { MemoryResult } from './memory.js';
+
+const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+  return value;
+}
+
+function envList(name: string, all: readonly string[]): string[] {
+  const raw = process.env[name];
+  if (!raw) return [...all];
+  const picked = raw.split(',').map((s) => s.trim());
+  for (const p of picked) if (!all.includes(p)) throw new Error(`${name}: unknown '${p}'`);
+  return picked;
+}
+
+const settings: RunSettings = {
+  durationSec: envNumber('BENCH_DURATION', 7),
+  warmupSec: envNumber('BENCH_WARMUP', 2),
+  rounds: Math.round(envNumber('BENCH_ROUNDS', 3)),
+  connections: Math.round(envNumber('BENCH_CONNECTIONS', 50)),
+  loadGenerator: chooseLoadGenerator(),
+  loadGeneratorVersion: '',
+};
+settings.loadGeneratorVersion = loadGeneratorVersion(settings.loadGenerator);
+const scenarios = envList('BENCH_SCENARIOS', SCENARIOS) as ScenarioName[];
+const sections = envList('BENCH_SECTIONS', ['e2e', 'decisions', 'memory']);
+const outFile = process.env.BENCH_OUT ?? here('./RESULTS.md');
+/** Unique per run: Redis keys of one run never meet another's (they also expire: 1 min windows). */
+const runId = `bench:${Date.now().toString(36)}${randomBytes(3).toString('hex')}:`;
+
+async function redisStatus(): Promise<string | null> {
+  const client = new Redis({
+    host: REDIS_HOST,
+    port: REDIS_PORT,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+    connectTimeout: 2000,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    await client.quit();
+    return null;
+  } catch (err) {
+    client.disconnect();
+    return `Redis at ${REDIS_HOST}:${REDIS_PORT} does not answer (${err instanceof Error ? err.message : String(err)})`;
+  }
+}
+
+async function startUpstream(): Promise<{ port: number; stop: () => Promise<void> }> {
+  const child = forkTs(here('./upstream.ts'), []);
+  const first = await firstReport(child, 20_000);
+  if (first.type !== 'ready') throw new Error(`upstream did not start: ${JSON.stringify(first)}`);
+  return { port: first.port, stop: () => stopChild(child) };
+}
+
+/** Checks the scenario answers what it should, so no error path is ever timed. */
+async function checkScenario(name: ScenarioName, port: number): Promise<void> {
+  const info = SCENARIO_INFO[name];
+  const ok = await get(port, REQUEST_PATH, { 'x-api-key': BENCH_KEY });
+  if (ok.status !== 200)
+    throw new Error(`with the key: status ${ok.status}, body ${ok.body.slice(0, 300)}`);
+  if (ok.body !== UPSTREAM_BODY)
+    throw new Error(`with the key: wrong body ${ok.body.slice(0, 300)}`);
+  const upstreamPath = ok.headers['x-upstream-path'];
+  if (upstreamPath !== info.upstreamPath) {
+    throw new Error(
+      `upstream received path ${String(upstreamPath)}, expected ${info.upstreamPath}`,
+    );
+  }
+  if (info.checksKey) {
+    const missing = await get(port, REQUEST_PATH, {});
+    if (missing.status !== 401)
+      throw new Error(`without a key: status ${missing.status}, expected 401`);
+    const wrong = await get(port, REQUEST_PATH, { 'x-api-key': 'not-a-key' });
+    if (wrong.status !== 401)
+      throw new Error(`with a wrong key: status ${wrong.status}, expected 401`);
+  }
+}
+
+function describeBadLoad(result: LoadResult): string | null {
+  if (result.non2xx === 0 && result.errors === 0 && result.completed > 0) return null;
+  return `${result.non2xx} non-2xx responses, ${result.errors} errors/timeouts, ${result.completed} completed`;
+}
+
+async function measureScenario(
+  name: ScenarioName,
+  upstreamPort: number,
+  generator: LoadGenerator,
+): Promise<
+  { kind: 'ok'; result: LoadResult } | { kind: 'unavailable' | 'failed'; reason: string }
+> {
+  let port = upstreamPort;
+  let stop = async (): Promise<void> => {};
+  if (name !== 'direct') {
+    const child = forkTs(here('./server.ts'), [name, String(upstreamPort), `${runId}${name}:`]);
+    stop = () => stopChild(child);
+    try {
+      const first = await firstReport(child, 30_000);
+      if (first.type === 'unavailable') {
+        await stop();
+        return { kind: 'unavailable', reason: first.reason };
+      }
+      if (first.type !== 'ready') throw new Error(`unexpected report ${JSON.stringify(first)}`);
+      port = first.port;
+    } catch (err) {
+      await stop();
+      return { kind: 'failed', reason: `did not start: ${(err as Error).message}` };
+    }
+  }
+  try {
+    try {
+      await checkScenario(name, port);
+    } catch (err) {
+      return { kind: 'failed', reason: `answers wrongly before timing: ${(err as Error).message}` };
+    }
+    const load = {
+      url: `http://127.0.0.1:${port}${REQUEST_PATH}`,
+      headers: { 'x-api-key': BENCH_KEY },
+      connections: settings.connections,
+    };
+    const warm = await runLoad(generator, { ...load, durationSec: settings.warmupSec });
+    const warmProblem = describeBadLoad(warm);
+    if (warmProblem) return { kind: 'failed', reason: `during warm-up: ${warmProblem}` };
+    const result = await runLoad(generator, { ...load, durationSec: settings.durationSec });
+    const problem = describeBadLoad(result);
+    if (problem) return { kind: 'failed', reason: `during measurement: ${problem}` };
+    return { kind: 'ok', result };
+  } finally {
+    await stop();
+  }
+}
+
+async function runEndToEnd(): Promise<Record<ScenarioName, ScenarioOutcome>> {
+  const outcomes = Object.fromEntries(
+    scenarios.map((s) => [s, { runs: [], unavailable: null, failed: null } as ScenarioOutcome]),
+  ) as Record<ScenarioName, ScenarioOutcome>;
+  const redisProblem = scenarios.some((s) => SCENARIO_INFO[s].usesRedis)
+    ? await redisStatus()
+    : null;
+  if (redisProblem) {
+    for (const s of scenarios)
+      if (SCENARIO_INFO[s].usesRedis) outcomes[s].unavailable = redisProblem;
+  }
+  const upstream = await startUpstream();
+  try {
+    for (let round = 0; round < settings.rounds; round++) {
+      // Rotate the order every round so no scenario always runs first or last.
+      const order = scenarios.map(
+        (_, i) => scenarios[(i + round) % scenarios.length] as ScenarioName,
+      );
+      for (const name of order) {
+        const outcome = outcomes[name];
+        if (outcome.unavailable || outcome.failed) continue;
+        process.stdout.write(`  round ${round + 1}/${settings.rounds}  ${name.padEnd(20)} `);
+        const measured = await measureScenario(name, upstream.port, settings.loadGenerator);
+        if (measured.kind === 'ok') {
+          outcome.runs.push(measured.result);
+          const r = measured.result;
+          process.stdout.write(
+            `${Math.round(r.requestsPerSec)} req/s  p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms\n`,
+          );
+        } else if (measured.kind === 'unavailable') {
+          outcome.unavailable = measured.reason;
+          process.stdout.write(`unavailable: ${measured.reason}\n`);
+        } else {
+          outcome.failed = measured.reason;
+          process.stdout.write(`\n\n  !!! ${name} FAILED: ${measured.reason}\n\n`);
+        }
+      }
+    }
+  } finally {
+    await upstream.stop();
+  }
+  return outcomes;
+}
+
+async function runSection<T>(file: string, execArgv: string[]): Promise<T> {
+  const child = forkTs(here(file), ['--child'], { execArgv });
+  try {
+    const first = await firstReport(child, 240_000);
+    if (first.type !== 'result')
+      throw new Error(`${file}: unexpected report ${JSON.stringify(first)}`);
+    return first.data as T; // our own section scripts send their result type
+  } finally {
+    await stopChild(child);
+  }
+}
+
+async function main(): Promise<number> {
+  installCleanupHandlers();
+  const machine = machineInfo();
+  const started = Date.now();
+  const e2eSeconds = sections.includes('e2e')
+    ? scenarios.length * settings.rounds * (settings.durationSec + settings.warmupSec + 1.5)
+    : 0;
+  console.log(
+    `portcullis bench: ${machine.cpuModel} × ${machine.cores}, Node ${machine.node}, load ${machine.loadStart.toFixed(2)}; ` +
+      `${settings.loadGeneratorVersion}, ${settings.connections} connections, ` +
+      `${settings.warmupSec}s warm-up + ${settings.durationSec}s × ${settings.rounds} rounds ` +
+      `(end-to-end ≈ ${Math.round(e2eSeconds)} s)`,
+  );
+
+  let e2e: Record<ScenarioName, ScenarioOutcome> | null = null;
+  let decisions: DecisionsResult | null = null;
+  let memory: MemoryResult | null = null;
+  const sectionErrors: string[] = [];
+  if (sections.includes('e2e')) {
+    console.log('\nEnd to end (req/s, latency):');
+    e2e = await runEndToEnd();
+  }
+  if (sections.includes('decisions')) {
+    console.log('\nRate-limit decisions per second…');
+    try {
+      decisions = await runSection<DecisionsResult>('./decisions.ts', []);
+    } catch (err) {
+      sectionErrors.push(`decisions: ${(err as Error).message}`);
+    }
+  }
+  if (sections.includes('memory')) {
+    console.log('Memory per tracked key…');
+    try {
+      memory = await runSection<MemoryResult>('./memory.ts', ['--expose-gc']);
+    } catch (err) {
+      sectionErrors.push(`memory: ${(err as Error).message}`);
+    }
+  }
+  machine.loadEnd = currentLoad();
+
+  const report = renderReport({
+    machine,
+    settings,
+    scenarios,
+    e2e,
+    decisions,
+    memory,
+    sectionErrors,
+    elapsedSec: (Date.now() - started) / 1000,
+  });
+  console.log(`\n${report.text}`);
+  writeFileSync(outFile, report.markdown);
+  console.log(`\nWritten to ${outFile}`);
+
+  const failed = [
+    ...(e2e
+      ? Object.entries(e2e)
+          .filter(([, o]) => o.failed)
+          .map(([n, o]) => `${n}: ${o.failed}`)
+      : []),
+    ...sectionErrors,
+  ];
+  if (failed.length > 0) {
+    console.error(
+      `\n!!! BENCHMARK FAILURES (results above exclude them):\n  ${failed.join('\n  ')}`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+main()
+  .then(async (code) => {
+    await stopAllChildren();
+    process.exit(code);
+  })
+  .catch(async (err: unknown) => {
+    console.error(err);
+    await stopAllChildren();
+    process.exit(1);
+  });

@@ -1,0 +1,192 @@
+// One scenario's server, run in its own process by run.ts / profile.ts:
+//   node --import tsx bench/server.ts <scenario> <upstreamPort> <redisPrefix>
+// Listens on 127.0.0.1:0 and reports { type: 'ready', port } over IPC, or
+// { type: 'unavailable', reason } when the stack cannot be built (a part of portcullis
+// not written yet, Redis not answering) so the run reports the scenario instead of crashing.
+
+import { Agent, type Server } from 'node:http';
+import express, { type Express, type RequestHandler } from 'express';
+import { rateLimit as expressRateLimit } from 'express-rate-limit';
+import { createProxyMiddleware } from 'http-proxy-middleware';
+import { Redis } from 'ioredis';
+import { RedisStore as RateLimitRedisStore, type RedisReply } from 'rate-limit-redis';
+import { exitWithParent, report } from './lib/children.js';
+import {
+  BENCH_KEY,
+  NEVER_REACHED_LIMIT,
+  OTHER_KEYS,
+  REDIS_HOST,
+  REDIS_PORT,
+} from './lib/constants.js';
+import { isScenarioName, type ScenarioName } from './lib/scenarios.js';
+
+interface Built {
+  app: Express;
+  close: () => Promise<void>;
+}
+
+const [scenarioArg, upstreamPortArg, prefixArg] = process.argv.slice(2);
+if (!isScenarioName(scenarioArg) || upstreamPortArg === undefined || prefixArg === undefined) {
+  throw new Error('usage: server.ts <scenario> <upstreamPort> <redisPrefix>');
+}
+const target = `http://127.0.0.1:${upstreamPortArg}`;
+
+/**
+ * The peers get a keep-alive agent, as a user who tuned them would: http-proxy-middleware's
+ * default (no agent) sends `Connection: close` upstream, which also closes every client
+ * connection, so without it the peers would be measured on TCP set-up rather than on the work
+ * around the proxy. BENCH_PEER_AGENT=default measures them as they come out of the box.
+ */
+const peerAgent =
+  process.env.BENCH_PEER_AGENT === 'default' ? undefined : new Agent({ keepAlive: true });
+const proxyOptions = peerAgent ? { target, agent: peerAgent } : { target };
+
+/** Connects to the local Redis, or says why not (the scenario is then skipped). */
+async function connectRedis(): Promise<Redis> {
+  const client = new Redis({
+    host: REDIS_HOST,
+    port: REDIS_PORT,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {}); // reported through connect()/ping() below
+  try {
+    await client.connect();
+    await client.ping();
+    return client;
+  } catch (err) {
+    client.disconnect();
+    throw new Unavailable(`Redis at ${REDIS_HOST}:${REDIS_PORT} does not answer (${message(err)})`);
+  }
+}
+
+class Unavailable extends Error {}
+
+function message(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+}
+
+/** The API-key check as users hand-write it: look the header up in a Set. */
+function handWrittenApiKeyCheck(): RequestHandler {
+  const apiKeys = new Set([BENCH_KEY, ...OTHER_KEYS]);
+  return (req, res, next) => {
+    const key = req.get('x-api-key');
+    if (key === undefined || !apiKeys.has(key)) {
+      res.status(401).json({ error: 'invalid or missing API key' });
+      return;
+    }
+    next();
+  };
+}
+
+/** express-rate-limit as its README configures it. */
+function handComposedLimiter(store?: RateLimitRedisStore): RequestHandler {
+  return expressRateLimit({
+    windowMs: 60_000,
+    limit: NEVER_REACHED_LIMIT,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    ...(store ? { store } : {}),
+  });
+}
+
+async function loadPortcullis(): Promise<typeof import('../src/index.js')> {
+  try {
+    return await import('../src/index.js');
+  } catch (err) {
+    throw new Unavailable(`portcullis cannot be imported from src/ yet: ${message(err)}`);
+  }
+}
+
+async function build(scenario: ScenarioName): Promise<Built> {
+  const app = express();
+  switch (scenario) {
+    case 'direct':
+      throw new Error('direct has no server of its own: load goes straight to the upstream');
+    case 'hpm-bare': {
+      app.use(createProxyMiddleware(proxyOptions));
+      return { app, close: async () => peerAgent?.destroy() };
+    }
+    case 'hand-composed':
+    case 'hand-composed-redis': {
+      let redis: Redis | null = null;
+      let store: RateLimitRedisStore | undefined;
+      if (scenario === 'hand-composed-redis') {
+        const client = await connectRedis();
+        redis = client;
+        store = new RateLimitRedisStore({
+          // ioredis's call() resolves to `unknown`; Redis answers these scripts with RedisReply.
+          sendCommand: (command: string, ...args: string[]) =>
+            client.call(command, args) as Promise<RedisReply>,
+          prefix: `${prefixArg}erl:`,
+        });
+      }
+      app.use('/api', handWrittenApiKeyCheck());
+      app.use('/api', handComposedLimiter(store));
+      app.use('/api', createProxyMiddleware({ ...proxyOptions, pathRewrite: { '^/svc': '' } }));
+      return {
+        app,
+        close: async () => {
+          await redis?.quit();
+          peerAgent?.destroy();
+        },
+      };
+    }
+    case 'portcullis':
+    case 'portcullis-redis': {
+      const { createGateway, RedisStore } = await loadPortcullis();
+      let redis: Redis | null = null;
+      let store: InstanceType<typeof RedisStore> | undefined;
+      if (scenario === 'portcullis-redis') {
+        redis = await connectRedis();
+        store = new RedisStore({ client: redis, prefix: `${prefixArg}pc:` });
+      }
+      const gateway = createGateway({
+        auth: {
+          apiKey: {
+            keys: [BENCH_KEY, ...OTHER_KEYS].map((key, i) => ({ id: `consumer-${i}`, key })),
+          },
+        },
+        rateLimit: { limit: NEVER_REACHED_LIMIT, window: '1m' },
+        ...(store ? { store } : {}),
+        routes: [{ path: '/svc{/*path}', target, rewrite: '/{*path}' }],
+      });
+      app.use('/api', gateway);
+      return {
+        app,
+        close: async () => {
+          await gateway.close();
+          await store?.close?.();
+          await redis?.quit();
+        },
+      };
+    }
+  }
+}
+
+let server: Server | null = null;
+let closeStack: () => Promise<void> = async () => {};
+
+exitWithParent(async () => {
+  if (server) {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server?.close(() => resolve()));
+  }
+  await closeStack();
+});
+
+try {
+  const built = await build(scenarioArg);
+  closeStack = built.close;
+  const listening = built.app.listen(0, '127.0.0.1', () => {
+    const address = listening.address();
+    if (address === null || typeof address === 'string') throw new Error('server: no TCP address');
+    report({ type: 'ready', port: address.port });
+  });
+  listening.keepAliveTimeout = 65_000;
+  server = listening;
+} catch (err) {
+  if (!(err instanceof Unavailable)) throw err;
+  report({ type: 'unavailable', reason: err.message });
+}
