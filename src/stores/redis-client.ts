@@ -1,0 +1,89 @@
+import { GatewayConfigError } from '../errors.js';
+
+/**
+ * Sends one Redis command (its name and arguments as strings) and resolves
+ * with the reply. Every supported client is reduced to this.
+ */
+export type SendCommand = (args: string[]) => Promise<unknown>;
+
+/** Which client a `RedisStore` was given, detected once at construction. */
+export type RedisClientKind =
+  | 'ioredis'
+  | 'ioredis-cluster'
+  | 'node-redis'
+  | 'node-redis-cluster'
+  | 'sendCommand';
+
+/** The part of an `ioredis` client (or `Cluster`) that RedisStore uses. */
+export interface IoRedisLike {
+  call(command: string, ...args: Array<string | number>): Promise<unknown>;
+  isCluster?: boolean;
+}
+
+/** The part of a node-redis (v4+) client that RedisStore uses. */
+export interface NodeRedisLike {
+  sendCommand(args: string[]): Promise<unknown>;
+  isOpen: boolean;
+}
+
+/** The part of a node-redis (v4+) cluster that RedisStore uses. */
+export interface NodeRedisClusterLike {
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+  ): Promise<unknown>;
+  masters: unknown;
+}
+
+/** Any client RedisStore accepts. */
+export type RedisClientLike = IoRedisLike | NodeRedisLike | NodeRedisClusterLike;
+
+/**
+ * Reduces a client to a {@link SendCommand}. For clusters the command is
+ * routed by its first key (`firstKey(args)`), so EVALSHA reaches the slot owner.
+ */
+export function adaptRedisClient(
+  client: unknown,
+  field: string,
+): { kind: RedisClientKind; send: SendCommand } {
+  if (client === null || (typeof client !== 'object' && typeof client !== 'function')) {
+    throw new GatewayConfigError(
+      field,
+      'must be an ioredis client or Cluster, or a node-redis v4+ client (e.g. new Redis() or createClient())',
+      'ERR_CONFIG_INVALID_STORE',
+    );
+  }
+  const c = client as Record<string, unknown>;
+  if (typeof c.call === 'function') {
+    const io = client as IoRedisLike;
+    const kind: RedisClientKind = io.isCluster === true ? 'ioredis-cluster' : 'ioredis';
+    return {
+      kind,
+      send: (args) => io.call(args[0] as string, ...args.slice(1)),
+    };
+  }
+  if (typeof c.sendCommand === 'function') {
+    if ('masters' in c) {
+      const cluster = client as NodeRedisClusterLike;
+      return {
+        kind: 'node-redis-cluster',
+        send: (args) => cluster.sendCommand(firstKey(args), false, args),
+      };
+    }
+    const nodeRedis = client as NodeRedisLike;
+    return { kind: 'node-redis', send: (args) => nodeRedis.sendCommand(args) };
+  }
+  throw new GatewayConfigError(
+    field,
+    'is not a supported Redis client: pass an ioredis client or Cluster, a node-redis v4+ client, or use { sendCommand }',
+    'ERR_CONFIG_INVALID_STORE',
+  );
+}
+
+/** The first key of the commands RedisStore sends (EVALSHA/EVAL/SMEMBERS/DEL). */
+function firstKey(args: string[]): string | undefined {
+  const command = (args[0] as string).toUpperCase();
+  if (command === 'EVALSHA' || command === 'EVAL') return args[3];
+  return args[1];
+}

@@ -1,0 +1,216 @@
+import { GatewayConfigError } from '../errors.js';
+import { expectFunction, expectObject, expectString, rejectUnknownKeys } from '../options.js';
+import type { RateLimitDecision } from '../types.js';
+import {
+  adaptRedisClient,
+  type RedisClientKind,
+  type RedisClientLike,
+  type SendCommand,
+} from './redis-client.js';
+import { CONSUME_SCRIPT, CONSUME_SCRIPT_SHA } from './redis-script.js';
+import type { Policy, RateLimitStore } from './types.js';
+
+/**
+ * Options of {@link RedisStore}: a client (`ioredis` client or `Cluster`,
+ * node-redis v4+ client) or, for any other client, a `sendCommand` function.
+ */
+export type RedisStoreOptions =
+  | {
+      /** An `ioredis` client or `Cluster`, or a node-redis v4+ client. Never closed by the store. */
+      client: RedisClientLike;
+      /** Prepended to every key. Default `'portcullis:rl:'`. No `{` or `}`. */
+      prefix?: string;
+    }
+  | {
+      /** Sends one command, e.g. `(...args) => client.call(...args)`; resolves with the reply. */
+      sendCommand: (...args: string[]) => Promise<unknown>;
+      /** Prepended to every key. Default `'portcullis:rl:'`. No `{` or `}`. */
+      prefix?: string;
+    };
+
+const ALGORITHM_CODES: Record<string, string> = {
+  'token-bucket': 't',
+  'fixed-window': 'f',
+  'sliding-window': 's',
+};
+
+/** What does not change between calls with the same policies array: key suffixes and script arguments. */
+interface PreparedPolicies {
+  /** `}:name:t` per policy: appended to `prefix{key`. */
+  readonly suffixes: readonly string[];
+  /** `[code, limit, windowMs]` per policy, flattened. */
+  readonly argv: readonly string[];
+  readonly names: readonly string[];
+  readonly limits: readonly number[];
+}
+
+function prepare(policies: readonly Policy[]): PreparedPolicies {
+  const suffixes: string[] = [];
+  const argv: string[] = [];
+  const names: string[] = [];
+  const limits: number[] = [];
+  for (const policy of policies) {
+    const code = ALGORITHM_CODES[policy.algorithm];
+    if (code === undefined)
+      throw new TypeError(`unknown rate limit algorithm '${policy.algorithm}'`);
+    if (policy.name.includes('}') || policy.name.includes('{')) {
+      throw new TypeError(`policy name '${policy.name}' must not contain '{' or '}'`);
+    }
+    suffixes.push(`}:${policy.name}:${code}`);
+    argv.push(code, String(policy.limit), String(policy.windowMs));
+    names.push(policy.name);
+    limits.push(policy.limit);
+  }
+  return { suffixes, argv, names, limits };
+}
+
+function toNumber(value: unknown): number {
+  return typeof value === 'number' ? value : Number(value);
+}
+
+function isNoScript(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.includes('NOSCRIPT');
+}
+
+/**
+ * A rate limit store in Redis, for several gateway processes. Each decision is
+ * one round trip: a Lua script (loaded once, called by SHA, re-sent with EVAL
+ * on `NOSCRIPT`) that decides and charges all of a request's policies
+ * atomically on Redis's clock (`TIME`), so hosts with skewed clocks agree.
+ * Every key has a TTL; one client's keys share a hash tag (`prefix{key}…`),
+ * so it works on Redis Cluster. The store never closes your client.
+ *
+ * Default `prefix` `'portcullis:rl:'`.
+ *
+ * @example
+ * import Redis from 'ioredis';
+ * const store = new RedisStore({ client: new Redis(process.env.REDIS_URL) });
+ * app.use(rateLimit({ limit: 100, window: '1m', store }));
+ */
+export class RedisStore implements RateLimitStore {
+  /** Which kind of client was detected. */
+  readonly clientKind: RedisClientKind;
+  readonly #send: SendCommand;
+  readonly #prefix: string;
+  readonly #prepared = new WeakMap<readonly Policy[], PreparedPolicies>();
+  #scriptLoaded = false;
+
+  constructor(options: RedisStoreOptions) {
+    const opts = expectObject(options, 'RedisStore');
+    rejectUnknownKeys(opts, ['client', 'sendCommand', 'prefix'], 'RedisStore');
+    if (opts.client !== undefined && opts.sendCommand !== undefined) {
+      throw new GatewayConfigError('RedisStore', 'give either client or sendCommand, not both');
+    }
+    if (opts.sendCommand !== undefined) {
+      const sendCommand = expectFunction<(...args: string[]) => Promise<unknown>>(
+        opts.sendCommand,
+        'RedisStore.sendCommand',
+      );
+      this.clientKind = 'sendCommand';
+      this.#send = (args) => sendCommand(...args);
+    } else if (opts.client !== undefined) {
+      const adapted = adaptRedisClient(opts.client, 'RedisStore.client');
+      this.clientKind = adapted.kind;
+      this.#send = adapted.send;
+    } else {
+      throw new GatewayConfigError(
+        'RedisStore.client',
+        'is required: an ioredis client or Cluster, a node-redis client, or give sendCommand',
+        'ERR_CONFIG_INVALID_STORE',
+      );
+    }
+    const prefix =
+      opts.prefix === undefined ? 'portcullis:rl:' : expectString(opts.prefix, 'RedisStore.prefix');
+    if (prefix.includes('{') || prefix.includes('}')) {
+      throw new GatewayConfigError(
+        'RedisStore.prefix',
+        "must not contain '{' or '}' (the store adds the hash tag)",
+      );
+    }
+    this.#prefix = prefix;
+  }
+
+  /** The Redis key of `key`'s index set; its policy keys are `<this>:<policy name>:<t|f|s>`. */
+  keyOf(key: string): string {
+    return `${this.#prefix}{${key}}`;
+  }
+
+  /** Decides and charges every policy for `key` in one atomic script call. */
+  async consume(
+    key: string,
+    policies: readonly Policy[],
+    cost: number,
+  ): Promise<RateLimitDecision[]> {
+    let prepared = this.#prepared.get(policies);
+    if (prepared === undefined) {
+      prepared = prepare(policies);
+      this.#prepared.set(policies, prepared);
+    }
+    const n = policies.length;
+    const head = `${this.#prefix}{${key}`;
+    const args: string[] = new Array(4 + n + 1 + prepared.argv.length);
+    args[0] = 'EVALSHA';
+    args[1] = CONSUME_SCRIPT_SHA;
+    args[2] = String(n + 1);
+    args[3] = `${head}}`;
+    let i = 4;
+    for (let p = 0; p < n; p++) args[i++] = head + (prepared.suffixes[p] as string);
+    args[i++] = String(cost);
+    for (const value of prepared.argv) args[i++] = value;
+
+    let reply: unknown;
+    if (this.#scriptLoaded) {
+      try {
+        reply = await this.#send(args);
+      } catch (err) {
+        if (!isNoScript(err)) throw err;
+        reply = await this.#eval(args);
+      }
+    } else {
+      // First call (or after NOSCRIPT): EVAL caches the script on that server; EVALSHA from then on.
+      reply = await this.#eval(args);
+    }
+    return this.#decisions(reply, prepared);
+  }
+
+  async #eval(args: string[]): Promise<unknown> {
+    const evalArgs = args.slice();
+    evalArgs[0] = 'EVAL';
+    evalArgs[1] = CONSUME_SCRIPT;
+    const reply = await this.#send(evalArgs);
+    this.#scriptLoaded = true;
+    return reply;
+  }
+
+  #decisions(reply: unknown, prepared: PreparedPolicies): RateLimitDecision[] {
+    const n = prepared.names.length;
+    if (!Array.isArray(reply) || reply.length !== n * 4) {
+      throw new Error('RedisStore: unexpected reply from the rate limit script');
+    }
+    const decisions: RateLimitDecision[] = new Array(n);
+    for (let p = 0; p < n; p++) {
+      const o = p * 4;
+      decisions[p] = {
+        policy: prepared.names[p] as string,
+        allowed: toNumber(reply[o]) === 1,
+        limit: prepared.limits[p] as number,
+        remaining: toNumber(reply[o + 1]),
+        resetMs: toNumber(reply[o + 2]),
+        retryAfterMs: toNumber(reply[o + 3]),
+      };
+    }
+    return decisions;
+  }
+
+  /** Forgets `key` under every policy (all its keys, found through its index set). */
+  async reset(key: string): Promise<void> {
+    const index = this.keyOf(key);
+    const members = await this.#send(['SMEMBERS', index]);
+    const keys = Array.isArray(members) ? members.map(String) : [];
+    await this.#send(['DEL', index, ...keys]);
+  }
+
+  /** Nothing to release: the client is yours and stays open. */
+  async close(): Promise<void> {}
+}
