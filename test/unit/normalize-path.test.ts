@@ -1,0 +1,205 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { describePathRejection, normalizePath } from '../../src/route/normalize-path.js';
+
+describe('normalizePath', () => {
+  it.each([
+    // unchanged (fast path)
+    ['/', '/'],
+    ['/users/42', '/users/42'],
+    ['/file.json', '/file.json'],
+    ['/a..b/c.', '/a..b/c.'],
+    ['/a;b=c/d', '/a;b=c/d'],
+    ["/!$&'()*+,;=:@-_~", "/!$&'()*+,;=:@-_~"],
+    ['/a/', '/a/'],
+    // slashes merged
+    ['//', '/'],
+    ['//a///b//', '/a/b/'],
+    // dot segments
+    ['/.', '/'],
+    ['/./', '/'],
+    ['/a/.', '/a/'],
+    ['/a/./b', '/a/b'],
+    ['/a/..', '/'],
+    ['/a/../', '/'],
+    ['/a/b/../c', '/a/c'],
+    ['/a/b/../../c', '/c'],
+    ['/a//../b', '/b'],
+    ['/a/%2e/b', '/a/b'],
+    ['/a/%2e%2E/b', '/b'],
+    ['/a/.%2e/b', '/b'],
+    ['/a/%2E./b', '/b'],
+    ['/.well-known/x', '/.well-known/x'],
+    ['/...', '/...'],
+    ['/a/.../b', '/a/.../b'],
+    // escapes: unreserved decoded, others upper-cased, decoded once only
+    ['/%7euser', '/~user'],
+    ['/%41%62%2D%5f%30', '/Ab-_0'],
+    ['/a%20b', '/a%20b'],
+    ['/caf%c3%a9', '/caf%C3%A9'],
+    ['/%252e%252e', '/%252e%252e'],
+    ['/%25', '/%25'],
+    ['/%3b%3F%23', '/%3B%3F%23'],
+    ['/%0a', '/%0A'],
+    // raw characters percent-encoded
+    ['/a"b<c>', '/a%22b%3Cc%3E'],
+    ['/{x}|^`[]', '/%7Bx%7D%7C%5E%60%5B%5D'],
+    ['/caf\u00c3\u00a9', '/caf%C3%A9'],
+    ['/\u00ff', '/%FF'],
+  ])('%j → %j', (input, expected) => {
+    expect(normalizePath(input)).toBe(expected);
+  });
+
+  it('returns the very same string when nothing changes', () => {
+    const path = '/api/users/42/profile.json';
+    expect(normalizePath(path)).toBe(path);
+  });
+
+  it.each([
+    ['', 'not_origin_form'],
+    ['users', 'not_origin_form'],
+    ['http://evil/x', 'not_origin_form'],
+    ['*', 'not_origin_form'],
+    ['/..', 'above_root'],
+    ['/../a', 'above_root'],
+    ['/a/../..', 'above_root'],
+    ['/a/../../b', 'above_root'],
+    ['/%2e%2e/etc/passwd', 'above_root'],
+    ['/a/%2E%2E/%2e%2e/b', 'above_root'],
+    ['/a%2fb', 'encoded_separator'],
+    ['/a%2Fb', 'encoded_separator'],
+    ['/a%5cb', 'encoded_separator'],
+    ['/a%5C..%5Cb', 'encoded_separator'],
+    ['/a\\b', 'backslash'],
+    ['/..\\x', 'backslash'],
+    ['/a%00', 'nul'],
+    ['/a\u0000b', 'nul'],
+    ['/%zz', 'invalid_escape'],
+    ['/%4', 'invalid_escape'],
+    ['/%', 'invalid_escape'],
+    ['/a%g0', 'invalid_escape'],
+    ['/%%30', 'invalid_escape'],
+    ['/a b', 'control_character'],
+    ['/a\tb', 'control_character'],
+    ['/a\r\nX: y', 'control_character'],
+    ['/a\u007f', 'control_character'],
+    ['/a#b', 'fragment_or_query'],
+    ['/a?b', 'fragment_or_query'],
+    ['/caf\u00e9\u0100', 'not_latin1'],
+    ['/\u{1f600}', 'not_latin1'],
+    ['/..;/admin', 'dot_segment_parameter'],
+    ['/a/.;x/b', 'dot_segment_parameter'],
+    ['/a/%2e%2e;/b', 'dot_segment_parameter'],
+  ])('refuses %j (%s)', (input, reason) => {
+    expect(normalizePath(input)).toBeNull();
+    expect(describePathRejection(input)).toBe(reason);
+  });
+
+  it('does not refuse what it accepts', () => {
+    expect(describePathRejection('/a/./b')).toBeNull();
+  });
+
+  it('handles very long paths in linear time', () => {
+    const segments = 4_000;
+    const plain = `/${'abcd/'.repeat(segments)}`;
+    expect(normalizePath(plain)).toBe(plain);
+    const messy = `/${'a/./b//%7e/../'.repeat(segments)}x`;
+    expect(normalizePath(messy)).toBe(`/${'a/b/'.repeat(segments)}x`);
+    const climbing = `/${'a/'.repeat(segments)}${'../'.repeat(segments)}z`;
+    const started = performance.now();
+    expect(normalizePath(climbing)).toBe('/z');
+    expect(normalizePath(`${climbing.slice(0, -1)}../z`)).toBeNull();
+    // Generous bound: a quadratic implementation takes seconds here.
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+});
+
+/** Path-ish strings made of the characters that matter to normalisation. */
+const pathPiece = fc.constantFrom(
+  '/',
+  '//',
+  '.',
+  '..',
+  '/./',
+  '/../',
+  '%2e',
+  '%2E',
+  '%2f',
+  '%5C',
+  '%00',
+  '%7e',
+  '%7E',
+  '%41',
+  '%c3',
+  '%A9',
+  '%25',
+  '%20',
+  '%',
+  '%z',
+  '%4',
+  ';',
+  '\\',
+  '\u0000',
+  ' ',
+  '#',
+  '\u00e9',
+  '"',
+  'a',
+  'B',
+  '~',
+  '-',
+);
+const arbitraryPath = fc
+  .array(fc.oneof(pathPiece, fc.string({ maxLength: 4 })), { maxLength: 24 })
+  .map((pieces) => `/${pieces.join('')}`);
+
+describe('normalizePath properties', () => {
+  it('is idempotent and its output is in normal form', () => {
+    fc.assert(
+      fc.property(arbitraryPath, (input) => {
+        const out = normalizePath(input);
+        if (out === null) return;
+        expect(normalizePath(out)).toBe(out);
+        expect(out.startsWith('/')).toBe(true);
+        expect(out).not.toContain('//');
+        expect(out).not.toMatch(/\/\.\.?(\/|$)/);
+        // no escape of an unreserved character, no lower-case hex, no NUL/'/'/'\' escapes
+        expect(out).not.toMatch(/%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[DdEe]|5[Ff]|7[Ee])/);
+        expect(out).not.toMatch(/%[0-9A-Fa-f]?[a-f]/);
+        expect(out).not.toMatch(/%(?:00|2F|5C)/i);
+        // every '%' starts a valid escape; only printable ASCII remains
+        expect(out).toMatch(/^(?:[!-$&-~]|%[0-9A-F]{2})*$/);
+        expect(out).not.toMatch(/[\\#?]/);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('refuses exactly the inputs containing a forbidden construct', () => {
+    fc.assert(
+      fc.property(arbitraryPath, (input) => {
+        const forbidden =
+          /%(?![0-9A-Fa-f]{2})|%(?:00|2[Ff]|5[Cc])|[\\\u0000-\u0020\u007f#?]|[^\u0000-\u00ff]/.test(
+            input,
+          );
+        if (forbidden) expect(normalizePath(input)).toBeNull();
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('keeps what is already normal unchanged', () => {
+    const segment = fc.stringMatching(/^[A-Za-z0-9_~!$&'()*+,;=:@-]{1,8}$/);
+    fc.assert(
+      fc.property(
+        fc.array(segment, { minLength: 1, maxLength: 8 }),
+        fc.boolean(),
+        (segs, slash) => {
+          const path = `/${segs.join('/')}${slash ? '/' : ''}`;
+          expect(normalizePath(path)).toBe(path);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
