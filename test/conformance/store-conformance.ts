@@ -1,0 +1,270 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Algorithm, Policy, RateLimitStore } from '../../src/stores/types.js';
+import type { RateLimitDecision } from '../../src/types.js';
+
+/** What the conformance suite needs from a store under test. */
+export interface StoreHarness {
+  store: RateLimitStore;
+  /** TTLs (ms) of every key the store holds for `key`; omitted for stores without TTLs. */
+  ttls?: (key: string) => Promise<number[]>;
+  close(): Promise<void>;
+}
+
+export const ALL_ALGORITHMS: Algorithm[] = ['token-bucket', 'fixed-window', 'sliding-window'];
+
+function policy(
+  algorithm: Algorithm,
+  limit: number,
+  windowMs: number,
+  name = `${algorithm}-${limit}-${windowMs}`,
+): Policy {
+  return { name, limit, windowMs, algorithm };
+}
+
+/**
+ * The one store conformance suite: every store (MemoryStore, RedisStore with
+ * each client) must pass it unchanged. Real time, short windows.
+ */
+export function runStoreConformance(label: string, open: () => Promise<StoreHarness>): void {
+  describe(`store conformance: ${label}`, () => {
+    let harness: StoreHarness;
+    let n = 0;
+    const freshKey = (tag: string) => `ip:conf-${tag}-${process.pid}-${Date.now()}-${n++}`;
+    const consume = async (key: string, policies: Policy[], cost = 1) =>
+      await harness.store.consume(key, policies, cost);
+
+    beforeAll(async () => {
+      harness = await open();
+    });
+    afterAll(async () => {
+      await harness?.close();
+    });
+
+    describe.each(ALL_ALGORITHMS)('%s', (algorithm) => {
+      it('admits exactly `limit` sequential requests, counting remaining down, then refuses', async () => {
+        const key = freshKey('seq');
+        const p = policy(algorithm, 5, 60_000);
+        const remaining: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          const [d] = await consume(key, [p]);
+          expect(d?.allowed).toBe(true);
+          expect(d?.policy).toBe(p.name);
+          expect(d?.limit).toBe(5);
+          expect(d?.retryAfterMs).toBe(0);
+          remaining.push(d?.remaining ?? -1);
+        }
+        expect(remaining).toEqual([4, 3, 2, 1, 0]);
+        const [refused] = await consume(key, [p]);
+        expect(refused).toMatchObject({ policy: p.name, allowed: false, limit: 5, remaining: 0 });
+        expect(refused?.retryAfterMs).toBeGreaterThan(0);
+        expect(refused?.retryAfterMs).toBeLessThanOrEqual(60_000);
+        expect(refused?.resetMs).toBeGreaterThan(0);
+        expect(refused?.resetMs).toBeLessThanOrEqual(60_000);
+      });
+
+      it('admits exactly min(N, limit) of N concurrent requests on a fresh key', async () => {
+        const key = freshKey('conc');
+        const p = policy(algorithm, 10, 60_000);
+        const results = await Promise.all(Array.from({ length: 100 }, () => consume(key, [p])));
+        expect(results.filter(([d]) => d?.allowed).length).toBe(10);
+        const few = freshKey('conc-few');
+        const some = await Promise.all(Array.from({ length: 7 }, () => consume(few, [p])));
+        expect(some.filter(([d]) => d?.allowed).length).toBe(7);
+      });
+
+      it('charges `cost` units, and a refused cost charges nothing', async () => {
+        const key = freshKey('cost');
+        const p = policy(algorithm, 10, 60_000);
+        expect((await consume(key, [p], 3))[0]).toMatchObject({ allowed: true, remaining: 7 });
+        expect((await consume(key, [p], 3))[0]).toMatchObject({ allowed: true, remaining: 4 });
+        expect((await consume(key, [p], 3))[0]).toMatchObject({ allowed: true, remaining: 1 });
+        expect((await consume(key, [p], 3))[0]).toMatchObject({ allowed: false, remaining: 0 });
+        expect((await consume(key, [p], 1))[0]).toMatchObject({ allowed: true, remaining: 0 });
+        expect((await consume(key, [p], 1))[0]?.allowed).toBe(false);
+      });
+
+      it('refuses a cost above the limit without charging', async () => {
+        const key = freshKey('big');
+        const p = policy(algorithm, 3, 60_000);
+        const [d] = await consume(key, [p], 4);
+        expect(d?.allowed).toBe(false);
+        expect(d?.retryAfterMs).toBeGreaterThan(0);
+        expect((await consume(key, [p], 3))[0]).toMatchObject({ allowed: true, remaining: 0 });
+      });
+
+      it('a cost of 0 is admitted and charges nothing', async () => {
+        const key = freshKey('zero');
+        const p = policy(algorithm, 2, 60_000);
+        expect((await consume(key, [p], 0))[0]).toMatchObject({ allowed: true, remaining: 2 });
+        expect((await consume(key, [p], 2))[0]).toMatchObject({ allowed: true, remaining: 0 });
+      });
+
+      it('a refused request can succeed once retryAfterMs has passed, not before', async () => {
+        const key = freshKey('retry');
+        const p = policy(algorithm, 2, 600);
+        await consume(key, [p]);
+        await consume(key, [p]);
+        const [refused] = await consume(key, [p]);
+        expect(refused?.allowed).toBe(false);
+        const wait = refused?.retryAfterMs ?? 0;
+        expect(wait).toBeGreaterThan(0);
+        expect(wait).toBeLessThanOrEqual(600);
+        if (wait > 150) {
+          await sleep(wait - 120);
+          expect((await consume(key, [p]))[0]?.allowed).toBe(false);
+          await sleep(140);
+        } else {
+          await sleep(wait + 20);
+        }
+        expect((await consume(key, [p]))[0]?.allowed).toBe(true);
+      });
+
+      it('reset forgets the key under every policy', async () => {
+        const key = freshKey('reset');
+        const a = policy(algorithm, 1, 60_000, 'reset-a');
+        const b = policy(algorithm, 2, 60_000, 'reset-b');
+        await consume(key, [a, b]);
+        expect((await consume(key, [a]))[0]?.allowed).toBe(false);
+        await harness.store.reset(key);
+        const [da, db] = await consume(key, [a, b]);
+        expect(da).toMatchObject({ allowed: true, remaining: 0 });
+        expect(db).toMatchObject({ allowed: true, remaining: 1 });
+      });
+
+      it('sets a TTL on every key it writes', async () => {
+        if (!harness.ttls) return;
+        const key = freshKey('ttl');
+        await consume(key, [
+          policy(algorithm, 5, 30_000, 'ttl-a'),
+          policy(algorithm, 5, 10_000, 'ttl-b'),
+        ]);
+        const ttls = await harness.ttls(key);
+        expect(ttls.length).toBe(3); // the index and one key per policy
+        for (const ttl of ttls) {
+          expect(ttl).toBeGreaterThan(0);
+          expect(ttl).toBeLessThanOrEqual(30_000);
+        }
+      });
+    });
+
+    it('token bucket refills continuously: half a window gives half the bucket back', async () => {
+      const key = freshKey('refill');
+      const p = policy('token-bucket', 4, 800);
+      for (let i = 0; i < 4; i++) expect((await consume(key, [p]))[0]?.allowed).toBe(true);
+      expect((await consume(key, [p]))[0]?.allowed).toBe(false);
+      await sleep(430); // 2 tokens (one per 200 ms), with room for scheduling
+      expect((await consume(key, [p]))[0]?.allowed).toBe(true);
+      expect((await consume(key, [p]))[0]?.allowed).toBe(true);
+      expect((await consume(key, [p]))[0]?.allowed).toBe(false);
+    });
+
+    it('fixed window starts counting afresh in the next aligned window', async () => {
+      const key = freshKey('fixed');
+      const p = policy('fixed-window', 2, 500);
+      await consume(key, [p]);
+      await consume(key, [p]);
+      const [refused] = await consume(key, [p]);
+      expect(refused?.allowed).toBe(false);
+      expect(refused?.retryAfterMs).toBe(refused?.resetMs);
+      await sleep((refused?.resetMs ?? 0) + 20);
+      expect((await consume(key, [p]))[0]).toMatchObject({ allowed: true, remaining: 1 });
+    });
+
+    it('sliding window never admits more than `limit` in any interval of `window`', async () => {
+      const key = freshKey('slide');
+      const p = policy('sliding-window', 3, 600);
+      const admittedAt: number[] = [];
+      const started = Date.now();
+      while (Date.now() - started < 1_500) {
+        const [d] = await consume(key, [p]);
+        if (d?.allowed) admittedAt.push(Date.now());
+        await sleep(25);
+      }
+      // Allow a few ms of slack between this process's clock and the store's.
+      for (let i = 3; i < admittedAt.length; i++) {
+        expect((admittedAt[i] as number) - (admittedAt[i - 3] as number)).toBeGreaterThanOrEqual(
+          590,
+        );
+      }
+      expect(admittedAt.length).toBeGreaterThanOrEqual(6);
+    });
+
+    it('several policies are all-or-nothing: a refused request charges none of them', async () => {
+      const key = freshKey('multi');
+      const wide = policy('token-bucket', 10, 60_000, 'wide');
+      const narrow = policy('fixed-window', 2, 60_000, 'narrow');
+      const slide = policy('sliding-window', 10, 60_000, 'slide');
+      const all = [wide, narrow, slide];
+      expect((await consume(key, all)).map((d) => d.allowed)).toEqual([true, true, true]);
+      expect((await consume(key, all)).map((d) => d.remaining)).toEqual([8, 0, 8]);
+      const refused = await consume(key, all);
+      expect(refused.map((d) => d.policy)).toEqual(['wide', 'narrow', 'slide']);
+      expect(refused.map((d) => d.allowed)).toEqual([true, false, true]);
+      // The refused request left wide and slide untouched: still 8 left before this one.
+      const [w] = await consume(key, [wide]);
+      const [s] = await consume(key, [slide]);
+      expect(w).toMatchObject({ allowed: true, remaining: 7 });
+      expect(s).toMatchObject({ allowed: true, remaining: 7 });
+    });
+
+    it('several policies under concurrency admit exactly the tightest limit', async () => {
+      const key = freshKey('multi-conc');
+      const a = policy('token-bucket', 7, 60_000, 'conc-a');
+      const b = policy('sliding-window', 4, 60_000, 'conc-b');
+      const results = await Promise.all(Array.from({ length: 40 }, () => consume(key, [a, b])));
+      expect(results.filter((ds) => ds.every((d) => d.allowed)).length).toBe(4);
+      expect((await consume(key, [a]))[0]).toMatchObject({ allowed: true, remaining: 2 });
+    });
+
+    it('policies with different names never share counters on one key', async () => {
+      const key = freshKey('names');
+      const x = policy('token-bucket', 1, 60_000, 'x');
+      const y = policy('token-bucket', 1, 60_000, 'y');
+      expect((await consume(key, [x]))[0]?.allowed).toBe(true);
+      expect((await consume(key, [x]))[0]?.allowed).toBe(false);
+      expect((await consume(key, [y]))[0]?.allowed).toBe(true);
+    });
+
+    it('one name under two algorithms keeps two counters', async () => {
+      const key = freshKey('algos');
+      const tb = policy('token-bucket', 1, 60_000, 'same');
+      const fw = policy('fixed-window', 1, 60_000, 'same');
+      expect((await consume(key, [tb]))[0]?.allowed).toBe(true);
+      expect((await consume(key, [fw]))[0]?.allowed).toBe(true);
+      expect((await consume(key, [tb]))[0]?.allowed).toBe(false);
+    });
+
+    it('keys are opaque: braces, colons and unicode never mix two clients', async () => {
+      const p = policy('token-bucket', 1, 60_000, 'opaque');
+      const base = freshKey('opaque');
+      const keys = [`${base}}`, `${base}}:x`, `${base}{a}`, `${base}é`, base];
+      for (const key of keys) expect((await consume(key, [p]))[0]?.allowed).toBe(true);
+      for (const key of keys) expect((await consume(key, [p]))[0]?.allowed).toBe(false);
+    });
+
+    it('returns one decision per policy, in order, with the policy fields', async () => {
+      const key = freshKey('shape');
+      const ps = [policy('sliding-window', 3, 1_000, 's1'), policy('token-bucket', 9, 2_000, 't1')];
+      const ds: RateLimitDecision[] = await consume(key, ps);
+      expect(ds).toHaveLength(2);
+      expect(ds[0]).toEqual({
+        policy: 's1',
+        allowed: true,
+        limit: 3,
+        remaining: 2,
+        resetMs: 1_000,
+        retryAfterMs: 0,
+      });
+      expect(ds[1]).toMatchObject({
+        policy: 't1',
+        allowed: true,
+        limit: 9,
+        remaining: 8,
+        retryAfterMs: 0,
+      });
+      expect(ds[1]?.resetMs).toBeGreaterThan(200);
+      expect(ds[1]?.resetMs).toBeLessThanOrEqual(223);
+    });
+  });
+}
