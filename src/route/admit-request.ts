@@ -1,0 +1,93 @@
+import type { ServerResponse } from 'node:http';
+import type { InternalContext } from '../pipeline.js';
+import { gatewayContext } from '../request-id.js';
+import type { GatewayRequest } from '../types.js';
+import { describePathRejection, normalizePath, type PathRejection } from './normalize-path.js';
+
+/**
+ * How many header lines Node keeps when `server.maxHeadersCount` is left
+ * `null`. The docs say 2000, but the parser's default is 2000 array entries,
+ * i.e. 1000 name/value lines: on Node 20 the 1001st line is dropped
+ * (measured; see test/integration/admit-request.test.ts).
+ */
+const NODE_DEFAULT_MAX_HEADERS_COUNT = 1000;
+
+/** What Node puts on an HTTP server's sockets; not in `@types/node`. */
+interface ServerSocket {
+  server?: { maxHeadersCount?: number | null };
+}
+
+const REJECTION_DETAIL: Record<PathRejection, string> = {
+  not_origin_form: 'The request target must be a path starting with "/".',
+  invalid_escape: 'The request path contains a "%" that is not followed by two hex digits.',
+  encoded_separator: 'The request path contains an encoded "/" or "\\" (%2F or %5C).',
+  backslash: 'The request path contains a backslash.',
+  nul: 'The request path contains a NUL character.',
+  above_root: 'The request path climbs above its root with "..".',
+  control_character: 'The request path contains a control character or a space.',
+  fragment_or_query: 'The request path contains a raw "#" or "?".',
+  not_latin1: 'The request path contains characters that cannot come from an HTTP request line.',
+  dot_segment_parameter: 'The request path has a segment starting with ".;" or "..;".',
+};
+
+/**
+ * Judges a request before anything else looks at it, and makes its path the
+ * one every later stage (matching, auth, limits) and the upstream will see.
+ *
+ * Refuses, through `ctx.sendProblem`:
+ * - `CONNECT`, and request targets that are not origin-form (`http://host/x`,
+ *   `host:443`, `*`): 400 `bad_request`. They must never reach an upstream.
+ * - a request with as many raw header lines as the server's `maxHeadersCount`
+ *   (when it is `null`, Node's effective default of 1000 lines; `0` turns the
+ *   check off, as it turns Node's limit off):
+ *   431 `request_header_fields_too_large`. Node silently
+ *   drops the lines past that limit, which can hide a `Content-Length` or
+ *   `Transfer-Encoding` from us while the upstream might see it.
+ * - a path {@link normalizePath} refuses: 400 `bad_request`.
+ *
+ * Otherwise sets `req.url` to the normalised path followed by the original
+ * query string (from the first `?`, byte for byte) and returns the
+ * normalised path. `req.url` is the path relative to the mount point inside
+ * Express, the whole target on a plain `node:http` server; either works.
+ *
+ * @example
+ * const path = admitRequest(req, res, ctx); // '/users/42' for '/users/./42?x=1'
+ * if (path === null) return;              // a 400/431 problem was sent
+ */
+export function admitRequest(
+  req: GatewayRequest,
+  res: ServerResponse,
+  ctx: InternalContext,
+): string | null {
+  gatewayContext(req, res);
+  const url = req.url ?? '';
+  if (req.method === 'CONNECT' || url.charCodeAt(0) !== 47) {
+    ctx.sendProblem(req, res, {
+      code: 'bad_request',
+      detail: 'Only origin-form request targets ("/path?query") are accepted; CONNECT is not.',
+    });
+    return null;
+  }
+  // `null` (the default) means Node's built-in limit; 0 means Node keeps every line, so nothing can hide.
+  const limit = (req.socket as ServerSocket | null)?.server?.maxHeadersCount;
+  const maxHeaders = typeof limit === 'number' ? limit : NODE_DEFAULT_MAX_HEADERS_COUNT;
+  if (maxHeaders > 0 && req.rawHeaders.length >= maxHeaders * 2) {
+    ctx.sendProblem(req, res, {
+      code: 'request_header_fields_too_large',
+      detail: `The request has ${maxHeaders} or more header lines; some may have been dropped.`,
+    });
+    return null;
+  }
+  const queryStart = url.indexOf('?');
+  const rawPath = queryStart === -1 ? url : url.slice(0, queryStart);
+  const path = normalizePath(rawPath);
+  if (path === null) {
+    ctx.sendProblem(req, res, {
+      code: 'bad_request',
+      detail: REJECTION_DETAIL[describePathRejection(rawPath) ?? 'not_origin_form'],
+    });
+    return null;
+  }
+  if (path !== rawPath) req.url = queryStart === -1 ? path : path + url.slice(queryStart);
+  return path;
+}
