@@ -18,6 +18,7 @@ import { RedisStore as RateLimitRedisStore, type RedisReply } from 'rate-limit-r
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import { report } from './lib/children.js';
 import { NEVER_REACHED_LIMIT, REDIS_HOST, REDIS_PORT } from './lib/constants.js';
+import { firstLine, loadStore, Unavailable } from './lib/portcullis.js';
 import { formatInt, formatRatio, keySequence, markdownTable, median } from './lib/stats.js';
 
 export const KEY_COUNT = 10_000;
@@ -55,26 +56,12 @@ interface Contender {
   }>;
 }
 
-class Unavailable extends Error {}
-
-function why(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
-}
-
 const policy = {
   name: 'bench',
   limit: NEVER_REACHED_LIMIT,
   windowMs: WINDOW_MS,
   algorithm: 'token-bucket',
 } as const;
-
-async function loadPortcullis(): Promise<typeof import('../src/index.js')> {
-  try {
-    return await import('../src/index.js');
-  } catch (err) {
-    throw new Unavailable(`portcullis cannot be imported from src/ yet: ${why(err)}`);
-  }
-}
 
 async function connectRedis(): Promise<Redis> {
   const client = new Redis({
@@ -91,7 +78,9 @@ async function connectRedis(): Promise<Redis> {
     return client;
   } catch (err) {
     client.disconnect();
-    throw new Unavailable(`Redis at ${REDIS_HOST}:${REDIS_PORT} does not answer (${why(err)})`);
+    throw new Unavailable(
+      `Redis at ${REDIS_HOST}:${REDIS_PORT} does not answer (${firstLine(err)})`,
+    );
   }
 }
 
@@ -125,7 +114,7 @@ function contenders(prefix: string): Contender[] {
       name: 'portcullis MemoryStore (token bucket)',
       store: 'memory',
       setup: async () => {
-        const { MemoryStore } = await loadPortcullis();
+        const MemoryStore = await loadStore('MemoryStore');
         const store = new MemoryStore();
         const policies = [policy];
         return {
@@ -170,7 +159,7 @@ function contenders(prefix: string): Contender[] {
       name: 'portcullis RedisStore',
       store: 'redis',
       setup: async () => {
-        const { RedisStore } = await loadPortcullis();
+        const RedisStore = await loadStore('RedisStore');
         const client = await connectRedis();
         const store = new RedisStore({ client, prefix: `${prefix}pc:` });
         const policies = [policy];

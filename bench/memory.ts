@@ -14,6 +14,7 @@ import { MemoryStore as ErlMemoryStore, type Options as ErlOptions } from 'expre
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { report } from './lib/children.js';
 import { NEVER_REACHED_LIMIT } from './lib/constants.js';
+import { loadStore, Unavailable } from './lib/portcullis.js';
 import { formatBytes, markdownTable } from './lib/stats.js';
 
 /** SPEC 4.4: `new MemoryStore()` tracks at most 100,000 keys. */
@@ -71,23 +72,24 @@ async function heapGrowth(
 }
 
 export async function runMemory(): Promise<MemoryResult> {
-  let portcullis: typeof import('../src/index.js') | null = null;
+  let MemoryStore: Awaited<ReturnType<typeof loadStore<'MemoryStore'>>> | null = null;
   let unavailable: string | undefined;
   try {
-    portcullis = await import('../src/index.js');
+    MemoryStore = await loadStore('MemoryStore');
   } catch (err) {
-    unavailable = `portcullis cannot be imported from src/ yet: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`;
+    if (!(err instanceof Unavailable)) throw err;
+    unavailable = err.message;
   }
   const policies = [
     { name: 'bench', limit: NEVER_REACHED_LIMIT, windowMs: WINDOW_MS, algorithm: 'token-bucket' },
   ] as const;
   const subjects: Subject[] = [];
-  if (portcullis) {
-    const { MemoryStore } = portcullis;
+  if (MemoryStore) {
+    const Store = MemoryStore;
     subjects.push({
       name: 'portcullis MemoryStore (default maxKeys)',
       create: async () => {
-        const store = new MemoryStore();
+        const store = new Store();
         return {
           feed: (key) => store.consume(key, policies, 1),
           close: async () => {
@@ -127,7 +129,7 @@ export async function runMemory(): Promise<MemoryResult> {
     });
   }
   const flood: MemoryResult['flood'] = [];
-  for (const subject of subjects.slice(0, portcullis ? 2 : 1)) {
+  for (const subject of subjects.slice(0, MemoryStore ? 2 : 1)) {
     const { delta, total } = await heapGrowth(subject, FLOOD_KEYS);
     flood.push({
       name: subject.name,

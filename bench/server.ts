@@ -18,6 +18,7 @@ import {
   REDIS_HOST,
   REDIS_PORT,
 } from './lib/constants.js';
+import { firstLine, loadPortcullis, Unavailable } from './lib/portcullis.js';
 import { isScenarioName, type ScenarioName } from './lib/scenarios.js';
 
 interface Built {
@@ -57,14 +58,10 @@ async function connectRedis(): Promise<Redis> {
     return client;
   } catch (err) {
     client.disconnect();
-    throw new Unavailable(`Redis at ${REDIS_HOST}:${REDIS_PORT} does not answer (${message(err)})`);
+    throw new Unavailable(
+      `Redis at ${REDIS_HOST}:${REDIS_PORT} does not answer (${firstLine(err)})`,
+    );
   }
-}
-
-class Unavailable extends Error {}
-
-function message(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 }
 
 /** The API-key check as users hand-write it: look the header up in a Set. */
@@ -89,14 +86,6 @@ function handComposedLimiter(store?: RateLimitRedisStore): RequestHandler {
     legacyHeaders: false,
     ...(store ? { store } : {}),
   });
-}
-
-async function loadPortcullis(): Promise<typeof import('../src/index.js')> {
-  try {
-    return await import('../src/index.js');
-  } catch (err) {
-    throw new Unavailable(`portcullis cannot be imported from src/ yet: ${message(err)}`);
-  }
 }
 
 async function build(scenario: ScenarioName): Promise<Built> {
