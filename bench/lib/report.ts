@@ -282,10 +282,26 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
     ['target (issue 5)', 'goal', 'measured', 'verdict'],
     targets.map((t) => [t.what, t.goal, t.measured, t.verdict]),
   );
+  const warnings: string[] = [];
+  const busiest = Math.max(
+    machine.loadStart,
+    Number.isFinite(machine.loadEnd) ? machine.loadEnd : 0,
+  );
+  if (busiest > machine.cores / 2) {
+    warnings.push(
+      `the machine was busy with other work (load average up to ${busiest.toFixed(1)} on ${machine.cores} cores)`,
+    );
+  }
+  if (settings.rounds < 3) warnings.push(`only ${settings.rounds} round(s) (issue 5 asks for ≥ 3)`);
+  if (settings.durationSec < 5) warnings.push(`only ${settings.durationSec} s per measurement`);
+  const caution =
+    warnings.length > 0
+      ? `\n\n**Verdicts are not reliable in this run:** ${warnings.join('; ')}. Run again on a quiet machine with the defaults.`
+      : '';
   parts.splice(
     1,
     0,
-    `## Targets\n\nRatios are of the medians of this run; "rounds" gives the spread of the per-round paired ratios.\n\n${targetTable}`,
+    `## Targets\n\nRatios are of the medians of this run; "rounds" gives the spread of the per-round paired ratios.${caution}\n\n${targetTable}`,
   );
 
   const body = parts.join('\n\n');
