@@ -1,0 +1,114 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { GatewayRequest } from '../types.js';
+import { deleteAll, deleteConnectionNamed, HOP_BY_HOP_REQUEST } from './hop-by-hop.js';
+import type { ResolvedHeaderRules } from './options.js';
+
+/** What Express adds to a request, when the gateway runs inside Express. */
+interface ExpressRequestLike extends GatewayRequest {
+  /** The proxies Express trusts plus the client, client first (empty without `trust proxy`). */
+  ips?: string[];
+  /** `http`/`https`, from a trusted `X-Forwarded-Proto` or the socket. */
+  protocol?: string;
+}
+
+/**
+ * Client-sent headers that never reach an upstream: method overrides (a
+ * client must not turn an allowed GET into a DELETE behind the route's
+ * back), `Expect` (Node already answered `100 Continue`), and forwarding
+ * headers the gateway does not vouch for (`Forwarded`, `X-Real-IP`,
+ * `X-Forwarded-Port`, `X-Forwarded-Prefix`).
+ */
+export const CLIENT_ONLY_HEADERS: readonly string[] = [
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'expect',
+  'forwarded',
+  'x-real-ip',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+];
+
+/** Everything about a route's request headers fixed at construction. */
+export interface RequestHeaderPlan {
+  /** Consumer headers removed when no principal was authenticated (lower-case). */
+  consumerHeaders: readonly string[];
+  rules: ResolvedHeaderRules;
+  removeList: readonly string[];
+}
+
+export function requestHeaderPlan(
+  rules: ResolvedHeaderRules,
+  consumerHeaders: { id: string; scopes: string } | undefined,
+): RequestHeaderPlan {
+  const consumer = consumerHeaders ?? { id: 'x-consumer-id', scopes: 'x-consumer-scopes' };
+  return {
+    consumerHeaders: [consumer.id.toLowerCase(), consumer.scopes.toLowerCase()],
+    rules,
+    removeList: [...rules.remove],
+  };
+}
+
+/**
+ * `X-Forwarded-For` as Express trusts it: the chain Express accepted (its
+ * `req.ips`, client first, empty without `trust proxy`) followed by the
+ * address that connected to the gateway. Addresses a client wrote itself
+ * beyond what `trust proxy` accepts are dropped, so the first entry is always
+ * `req.ip`. Without Express: the socket's address.
+ */
+export function forwardedFor(req: ExpressRequestLike): string {
+  const peer = req.socket.remoteAddress ?? '';
+  if (req.headers['x-forwarded-for'] === undefined) return req.ip ?? peer;
+  const ips = req.ips;
+  if (ips === undefined || ips.length === 0) return req.ip ?? peer;
+  return peer === '' ? ips.join(', ') : `${ips.join(', ')}, ${peer}`;
+}
+
+/** `http` or `https` as Express trusts it (`req.protocol`), else from the socket. */
+export function forwardedProto(req: ExpressRequestLike): string {
+  const protocol = req.protocol;
+  if (protocol === 'http' || protocol === 'https') return protocol;
+  return (req.socket as TLSSocket).encrypted === true ? 'https' : 'http';
+}
+
+/**
+ * Rewrites `req.headers` into what the upstream receives (http-proxy copies
+ * them as they are): hop-by-hop and `Connection`-named headers, client-only
+ * headers and (without a principal) client-sent consumer headers removed;
+ * `X-Forwarded-For/-Proto/-Host` and `X-Request-Id` set; then the route's
+ * `headers.request` rules. `tunnel` keeps `Connection: upgrade` and
+ * `Upgrade: websocket` for a WebSocket handshake. `Host` is set per attempt.
+ */
+export function prepareRequestHeaders(
+  req: GatewayRequest,
+  requestId: string,
+  plan: RequestHeaderPlan,
+  tunnel: boolean,
+): void {
+  const headers: IncomingHttpHeaders = req.headers;
+  // Read what Express trusts before the headers it reads from are replaced.
+  const xff = forwardedFor(req);
+  const proto = forwardedProto(req);
+  const receivedHost = headers.host;
+  deleteConnectionNamed(headers);
+  deleteAll(headers, HOP_BY_HOP_REQUEST);
+  deleteAll(headers, CLIENT_ONLY_HEADERS);
+  if (req.gateway?.principal === undefined) deleteAll(headers, plan.consumerHeaders);
+  headers['x-forwarded-for'] = xff;
+  headers['x-forwarded-proto'] = proto;
+  if (receivedHost === undefined) delete headers['x-forwarded-host'];
+  else headers['x-forwarded-host'] = receivedHost;
+  headers['x-request-id'] = requestId;
+  if (tunnel) {
+    headers.connection = 'upgrade';
+    headers.upgrade = 'websocket';
+  }
+  const { removeList, rules } = plan;
+  if (removeList.length !== 0) deleteAll(headers, removeList);
+  const set = rules.set;
+  for (let i = 0; i < set.length; i++) {
+    const entry = set[i] as readonly [string, string];
+    headers[entry[0]] = entry[1];
+  }
+}

@@ -1,0 +1,551 @@
+import {
+  type ClientRequest,
+  Agent as HttpAgent,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { performance } from 'node:perf_hooks';
+import { stringify as stringifyQuery } from 'node:querystring';
+import { Readable } from 'node:stream';
+import {
+  createProxyMiddleware,
+  type Options as HpmOptions,
+  type Plugin,
+} from 'http-proxy-middleware';
+import { isListening } from '../events.js';
+import type { InternalContext } from '../pipeline.js';
+import type { GatewayRequest } from '../types.js';
+import { deleteAll, deleteConnectionNamed, HOP_BY_HOP_RESPONSE } from './hop-by-hop.js';
+import type { ResolvedRouteOptions } from './options.js';
+import { TargetPool, type UpstreamTarget } from './targets.js';
+import { UPGRADE_HEAD } from './upgrades.js';
+import {
+  classifyUpstreamError,
+  FAILURE_DETAIL,
+  type UpstreamFailure,
+  UpstreamTimeoutError,
+} from './upstream-errors.js';
+
+/** The http-proxy server that http-proxy-middleware creates, as its plugins receive it. */
+type ProxyServer = Parameters<Plugin>[0];
+/** http-proxy's per-call options (`web(req, res, options)`). */
+type ProxyCallOptions = NonNullable<Parameters<ProxyServer['web']>[2]>;
+
+/** Methods retried after a connection failure (RFC 9110 §9.2.2 idempotent methods). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** Free keep-alive sockets are closed after this, below Node's default server keepAliveTimeout (5 s). */
+const FREE_SOCKET_TIMEOUT_MS = 4_000;
+
+const STATE = Symbol('portcullis.forward');
+
+/** Per-request state, one object per forwarded request. */
+interface ForwardState {
+  readonly proxy: RouteProxy;
+  readonly req: GatewayRequest;
+  readonly res: ServerResponse;
+  target: UpstreamTarget;
+  attempts: number;
+  readonly startedAt: number;
+  /** A re-sent parsed body (a body parser ran before), or null to stream `req`. */
+  readonly body: Buffer | null;
+  /** The request has no body to stream, or it is held in `body`: it can be sent again. */
+  readonly replayable: boolean;
+  readonly tunnel: boolean;
+  proxyReq: ClientRequest | null;
+  connectTimer: NodeJS.Timeout | null;
+  staleRetried: boolean;
+  upgraded: boolean;
+  /** The outcome was reported (answered or cut, event emitted). */
+  done: boolean;
+}
+
+type WithState<T> = T & { [STATE]?: ForwardState };
+
+/** A target and the http-proxy options that reach it, built once. */
+interface TargetRoute {
+  readonly target: UpstreamTarget;
+  readonly web: ProxyCallOptions;
+  readonly ws: ProxyCallOptions;
+}
+
+/**
+ * The forwarding half of a route: one http-proxy-middleware instance (its
+ * default plugins ejected, so it prints nothing), its http-proxy server driven
+ * directly, keep-alive agents, the targets and their options, all built at
+ * construction. Per request it only rewrites headers and calls `web()`/`ws()`.
+ */
+export class RouteProxy {
+  readonly pool: TargetPool;
+  private readonly server: ProxyServer;
+  private readonly byTarget = new Map<UpstreamTarget, TargetRoute>();
+  private readonly agents: Array<HttpAgent | HttpsAgent> = [];
+  private readonly listening: boolean;
+  private readonly retries: number;
+  private readonly timeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly preserveHost: boolean;
+  private readonly responseRemove: readonly string[];
+  private readonly responseSet: ReadonlyArray<readonly [string, string]>;
+  private readonly hostIsSet: boolean;
+
+  constructor(
+    private readonly options: ResolvedRouteOptions,
+    private readonly ctx: InternalContext,
+  ) {
+    this.pool = new TargetPool(options.targets);
+    this.listening = isListening(ctx.emit);
+    this.retries = options.retries;
+    this.timeoutMs = options.timeoutMs;
+    this.connectTimeoutMs = options.connectTimeoutMs;
+    this.preserveHost = options.preserveHost;
+    this.responseRemove = [...options.responseHeaders.remove];
+    this.responseSet = options.responseHeaders.set;
+    this.hostIsSet = options.requestHeaders.set.some(([name]) => name === 'host');
+
+    const { on, plugins, agent: userAgent, ...passthrough } = options.proxy;
+    let captured: ProxyServer | null = null;
+    const capture: Plugin = (proxyServer) => {
+      captured = proxyServer;
+    };
+    const hpmOptions: HpmOptions = {
+      ...passthrough,
+      target: this.pool.targets[0]?.display,
+      ejectPlugins: true,
+      plugins: [capture, ...(plugins ?? [])],
+    };
+    createProxyMiddleware(hpmOptions);
+    if (captured === null) throw new Error('http-proxy-middleware did not run its plugins');
+    this.server = captured;
+    this.listen(this.server);
+    if (on) {
+      for (const [event, listener] of Object.entries(on)) {
+        if (typeof listener === 'function')
+          this.server.on(event, listener as (...args: unknown[]) => void);
+      }
+    }
+
+    let httpAgent: HttpAgent | null = null;
+    let httpsAgent: HttpsAgent | null = null;
+    for (const target of this.pool.targets) {
+      const https = target.url.protocol === 'https:';
+      let agent: HttpAgent | HttpsAgent;
+      if (userAgent !== undefined) agent = userAgent as HttpAgent;
+      else if (https) {
+        httpsAgent ??= this.own(
+          new HttpsAgent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS }),
+        );
+        agent = httpsAgent;
+      } else {
+        httpAgent ??= this.own(new HttpAgent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS }));
+        agent = httpAgent;
+      }
+      const url = target.url;
+      const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+      const base: ProxyCallOptions = {
+        ...passthrough,
+        // A detailed target: http-proxy would otherwise url.parse() a string on every request.
+        target: {
+          protocol: url.protocol,
+          host: hostname,
+          hostname,
+          port: url.port === '' ? (https ? 443 : 80) : Number(url.port),
+        },
+        // req.url is sent as it is (the target's path is prepended in onProxyReq).
+        toProxy: true,
+        prependPath: false,
+      };
+      if (url.username !== '' && passthrough.auth === undefined) {
+        base.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+      }
+      // WebSocket handshakes get a connection of their own (it leaves the pool once upgraded).
+      this.byTarget.set(target, { target, web: { ...base, agent }, ws: { ...base, agent: false } });
+    }
+  }
+
+  private own<T extends HttpAgent | HttpsAgent>(agent: T): T {
+    this.agents.push(agent);
+    return agent;
+  }
+
+  /**
+   * Forwards a matched request whose URL was already rewritten. Answers
+   * 503 when every target is down, 400 for an upgrade the route does not
+   * tunnel; otherwise the outcome is reported by the proxy listeners.
+   */
+  forward(req: GatewayRequest, res: ServerResponse): void {
+    const upgradeHead = (req as WithHead<GatewayRequest>)[UPGRADE_HEAD];
+    const tunnel = upgradeHead !== undefined;
+    if (tunnel && !(this.options.websocket && isWebSocketHandshake(req))) {
+      this.ctx.sendProblem(req, res, {
+        code: 'bad_request',
+        detail: this.options.websocket
+          ? 'Only WebSocket upgrades (GET with Upgrade: websocket) are tunnelled.'
+          : 'This route does not accept WebSocket upgrades.',
+      });
+      return;
+    }
+    const target = this.pool.pick();
+    if (target === null) {
+      this.allDown(req, res);
+      return;
+    }
+    const body = tunnel ? null : parsedBody(req);
+    const state: ForwardState = {
+      proxy: this,
+      req,
+      res,
+      target,
+      attempts: 0,
+      startedAt: performance.now(),
+      body,
+      replayable: body !== null || !hasStreamedBody(req),
+      tunnel,
+      proxyReq: null,
+      connectTimer: null,
+      staleRetried: false,
+      upgraded: false,
+      done: false,
+    };
+    (req as WithState<GatewayRequest>)[STATE] = state;
+    if (tunnel) {
+      this.attempt(state, target, upgradeHead);
+      return;
+    }
+    res.once('close', onClientClose);
+    this.attempt(state, target, undefined);
+  }
+
+  private attempt(state: ForwardState, target: UpstreamTarget, head: Buffer | undefined): void {
+    const { req, res } = state;
+    state.target = target;
+    state.attempts++;
+    state.proxyReq = null;
+    const gateway = req.gateway;
+    if (gateway?.route !== undefined) gateway.route.target = target.display;
+    if (!this.hostIsSet && (!this.preserveHost || req.headers.host === undefined)) {
+      req.headers.host = target.hostHeader;
+    }
+    const route = this.byTarget.get(target) as TargetRoute;
+    if (state.tunnel) {
+      const socket = res.socket;
+      if (socket === null) {
+        this.fail(state, { code: 'bad_gateway', connect: false, reason: 'client socket gone' });
+        return;
+      }
+      this.server.ws(req, socket, head, route.ws);
+      return;
+    }
+    if (state.body === null) {
+      this.server.web(req, res, route.web);
+    } else {
+      // The stream was consumed by a body parser: send the parsed body again, framed by its length.
+      this.server.web(req, res, { ...route.web, buffer: Readable.from([state.body]) });
+    }
+  }
+
+  private allDown(req: GatewayRequest, res: ServerResponse): void {
+    const retryAfter = this.pool.retryAfterSeconds();
+    if (this.listening) {
+      this.ctx.emit({
+        type: 'proxy.error',
+        requestId: req.gateway?.requestId ?? '',
+        route: this.options.name,
+        status: 503,
+        code: 'service_unavailable',
+        error: 'all targets down',
+        durationMs: 0,
+      });
+    }
+    this.ctx.sendProblem(req, res, {
+      code: 'service_unavailable',
+      detail: 'Every upstream target of this route is temporarily unavailable.',
+      headers: { 'Retry-After': String(retryAfter) },
+    });
+  }
+
+  private listen(server: ProxyServer): void {
+    server.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
+      const state = (req as WithState<IncomingMessage>)[STATE];
+      if (state === undefined) return;
+      this.onProxyReq(proxyReq, state);
+      this.armTimers(proxyReq, state);
+    });
+    server.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage) => {
+      const state = (req as WithState<IncomingMessage>)[STATE];
+      if (state === undefined) return;
+      proxyReq.once('upgrade', onTunnelOpen);
+      this.onProxyReq(proxyReq, state);
+      // proxyReqWs is emitted before the request has a socket.
+      proxyReq.once('socket', () => this.armTimers(proxyReq, state));
+    });
+    server.on(
+      'proxyRes',
+      (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
+        const state = (req as WithState<IncomingMessage>)[STATE];
+        if (state !== undefined) this.onProxyRes(proxyRes, res);
+      },
+    );
+    server.on('error', (err: Error, req: IncomingMessage) => {
+      const state = (req as WithState<IncomingMessage>)[STATE];
+      if (state !== undefined) this.onError(err, state);
+    });
+    // A client that went away while its body was still being sent: already handled by onClientClose.
+    server.on('econnreset', () => {});
+  }
+
+  private onProxyReq(proxyReq: ClientRequest, state: ForwardState): void {
+    if (state.done) {
+      proxyReq.destroy();
+      return;
+    }
+    state.proxyReq = proxyReq;
+    (proxyReq as WithState<ClientRequest>)[STATE] = state;
+    // Set here rather than by http-proxy's urlJoin, which merges '//' and turns 'http:/' into 'http://'.
+    const prefix = state.target.pathPrefix;
+    const url = state.req.url ?? '/';
+    proxyReq.path = prefix === '' ? url : prefix + url;
+  }
+
+  private armTimers(proxyReq: ClientRequest, state: ForwardState): void {
+    if (state.done) return;
+    const socket = proxyReq.socket;
+    if (socket?.connecting) {
+      state.connectTimer = setTimeout(onConnectTimeout, this.connectTimeoutMs, proxyReq);
+      socket.once(state.target.url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+        clearConnectTimer(state);
+      });
+    }
+    // Node starts this inactivity timer once the socket is connected.
+    proxyReq.setTimeout(this.timeoutMs, onResponseTimeout);
+  }
+
+  private onProxyRes(proxyRes: IncomingMessage, res: ServerResponse): void {
+    const headers = proxyRes.headers;
+    deleteConnectionNamed(headers);
+    deleteAll(headers, HOP_BY_HOP_RESPONSE);
+    // The gateway's id is the one echoed.
+    delete headers['x-request-id'];
+    // Keep Node's own decision for the client connection (http-proxy would copy the request's).
+    headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
+    if (this.responseRemove.length !== 0) deleteAll(headers, this.responseRemove);
+    const set = this.responseSet;
+    for (let i = 0; i < set.length; i++) {
+      const entry = set[i] as readonly [string, string];
+      headers[entry[0]] = entry[1];
+    }
+    proxyRes.once('close', onUpstreamResponseClose);
+  }
+
+  private onError(err: Error, state: ForwardState): void {
+    if (state.done) return;
+    clearConnectTimer(state);
+    const { req, res } = state;
+    const failure = classifyUpstreamError(err);
+    if (failure.connect) this.pool.markDown(state.target);
+    if (!state.tunnel && !res.headersSent && state.replayable && IDEMPOTENT.has(req.method ?? '')) {
+      const stale =
+        !state.staleRetried &&
+        (err as NodeJS.ErrnoException).code === 'ECONNRESET' &&
+        state.proxyReq?.reusedSocket === true;
+      if (stale) {
+        // A pooled connection the upstream had closed: Node's documented case for one retry.
+        state.staleRetried = true;
+        this.attempt(state, state.target, undefined);
+        return;
+      }
+      if (failure.connect && state.attempts <= this.retries) {
+        const next = this.pool.pick();
+        if (next !== null) {
+          this.attempt(state, next, undefined);
+          return;
+        }
+      }
+    }
+    this.fail(state, failure);
+  }
+
+  /** Reports a failed exchange once: a problem when nothing was sent yet, else the client response is cut. */
+  fail(state: ForwardState, failure: UpstreamFailure): void {
+    if (state.done) return;
+    state.done = true;
+    clearConnectTimer(state);
+    const { req, res } = state;
+    const status = failure.code === 'gateway_timeout' ? 504 : 502;
+    if (this.listening) {
+      this.ctx.emit({
+        type: 'proxy.error',
+        requestId: req.gateway?.requestId ?? '',
+        route: this.options.name,
+        target: state.target.display,
+        status: res.headersSent ? res.statusCode : status,
+        code: res.headersSent ? 'response_aborted' : failure.code,
+        error: failure.reason,
+        durationMs: elapsed(state),
+      });
+    }
+    if (state.upgraded) {
+      res.socket?.destroy();
+      return;
+    }
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    this.ctx.sendProblem(req, res, { code: failure.code, detail: FAILURE_DETAIL[failure.code] });
+  }
+
+  /** The client response is over: report it, or abort the upstream if the client left first. */
+  finish(state: ForwardState): void {
+    if (state.done) return;
+    state.done = true;
+    clearConnectTimer(state);
+    const { req, res } = state;
+    if (res.writableFinished) {
+      if (this.listening) {
+        this.ctx.emit({
+          type: 'proxy.response',
+          requestId: req.gateway?.requestId ?? '',
+          route: this.options.name,
+          target: state.target.display,
+          status: res.statusCode,
+          durationMs: elapsed(state),
+        });
+      }
+      return;
+    }
+    state.proxyReq?.destroy();
+    if (this.listening) {
+      this.ctx.emit({
+        type: 'proxy.error',
+        requestId: req.gateway?.requestId ?? '',
+        route: this.options.name,
+        target: state.target.display,
+        status: res.headersSent ? res.statusCode : 499,
+        code: 'client_aborted',
+        error: 'the client closed the connection before the response was complete',
+        durationMs: elapsed(state),
+      });
+    }
+  }
+
+  tunnelOpened(state: ForwardState): void {
+    clearConnectTimer(state);
+    state.upgraded = true;
+    const { res } = state;
+    const socket = res.socket;
+    // The upstream's 101 and the frames are written by http-proxy straight on the socket.
+    if (socket) res.detachSocket(socket);
+    if (this.listening) {
+      this.ctx.emit({
+        type: 'proxy.response',
+        requestId: state.req.gateway?.requestId ?? '',
+        route: this.options.name,
+        target: state.target.display,
+        status: 101,
+        durationMs: elapsed(state),
+      });
+    }
+    state.done = true;
+  }
+
+  async close(): Promise<void> {
+    for (const agent of this.agents) agent.destroy();
+  }
+}
+
+type WithHead<T> = T & { [UPGRADE_HEAD]?: Buffer };
+
+function elapsed(state: ForwardState): number {
+  return Math.round((performance.now() - state.startedAt) * 1000) / 1000;
+}
+
+function clearConnectTimer(state: ForwardState): void {
+  if (state.connectTimer !== null) {
+    clearTimeout(state.connectTimer);
+    state.connectTimer = null;
+  }
+}
+
+function onConnectTimeout(proxyReq: WithState<ClientRequest>): void {
+  const state = proxyReq[STATE];
+  if (state !== undefined) state.connectTimer = null;
+  proxyReq.destroy(new UpstreamTimeoutError('connect'));
+}
+
+function onResponseTimeout(this: WithState<ClientRequest>): void {
+  // Before connect the connect timer is in charge.
+  if (this.socket?.connecting) return;
+  this.destroy(new UpstreamTimeoutError('response'));
+}
+
+function onClientClose(this: ServerResponse): void {
+  const state = (this.req as WithState<IncomingMessage>)[STATE];
+  if (state !== undefined) state.proxy.finish(state);
+}
+
+function onUpstreamResponseClose(this: IncomingMessage): void {
+  if (this.complete) return;
+  const proxyReq = (this as IncomingMessage & { req?: WithState<ClientRequest> }).req;
+  const state = proxyReq?.[STATE];
+  // The upstream died (or timed out) in the middle of its response: end the client's too.
+  if (state !== undefined)
+    state.proxy.fail(state, {
+      code: 'bad_gateway',
+      connect: false,
+      reason: 'upstream closed mid-response',
+    });
+}
+
+function onTunnelOpen(this: WithState<ClientRequest>): void {
+  const state = this[STATE];
+  if (state !== undefined) state.proxy.tunnelOpened(state);
+}
+
+function isWebSocketHandshake(req: GatewayRequest): boolean {
+  const upgrade = req.headers.upgrade;
+  return req.method === 'GET' && upgrade !== undefined && upgrade.toLowerCase() === 'websocket';
+}
+
+/** Whether the request carries a body that is streamed from the client. */
+function hasStreamedBody(req: GatewayRequest): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = req.headers['content-length'];
+  return length !== undefined && length !== '0';
+}
+
+/**
+ * When a body parser already consumed the stream, the body it parsed,
+ * serialised again for the upstream (and the headers fixed to match);
+ * otherwise null and the stream is piped as it arrives.
+ */
+function parsedBody(req: GatewayRequest): Buffer | null {
+  if (!req.readableEnded || !hasStreamedBody(req)) return null;
+  const body = serialiseBody(req.body, req.headers['content-type']);
+  delete req.headers['transfer-encoding'];
+  req.headers['content-length'] = String(body.length);
+  return body;
+}
+
+function serialiseBody(body: unknown, contentType: string | undefined): Buffer {
+  if (body === undefined) {
+    throw new TypeError(
+      'portcullis: the request body was already read by an earlier middleware and is not on req.body; it cannot be forwarded',
+    );
+  }
+  if (Buffer.isBuffer(body)) return body;
+  if (typeof body === 'string') return Buffer.from(body);
+  const type = contentType?.toLowerCase() ?? '';
+  if (
+    type.includes('application/x-www-form-urlencoded') &&
+    typeof body === 'object' &&
+    body !== null
+  ) {
+    return Buffer.from(stringifyQuery(body as Record<string, string>));
+  }
+  if (type.includes('json')) return Buffer.from(JSON.stringify(body));
+  throw new TypeError(
+    `portcullis: a body parser consumed this ${contentType ?? 'untyped'} request body and it cannot be re-sent; mount the parser after the gateway or only for the host's own routes`,
+  );
+}

@@ -1,0 +1,68 @@
+import type { ProblemCode } from '../problem.js';
+
+/** Why an exchange with an upstream failed, decided in this one place. */
+export interface UpstreamFailure {
+  /** The problem answered when nothing was sent to the client yet. */
+  code: Extract<ProblemCode, 'bad_gateway' | 'gateway_timeout'>;
+  /**
+   * The target could not be reached (refused, unreachable, DNS, connect
+   * timeout): nothing was sent to it, so the request may go to another
+   * target, and the target is marked down.
+   */
+  connect: boolean;
+  /** Short and secret-free, for events and problem details: an errno code or a phrase. */
+  reason: string;
+}
+
+/** Raised by the gateway's own timers; `phase` says which limit was hit. */
+export class UpstreamTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(readonly phase: 'connect' | 'response') {
+    super(phase === 'connect' ? 'connect timeout' : 'upstream timeout');
+  }
+}
+
+/** Errno codes meaning "the target was never reached". */
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+]);
+
+/**
+ * Maps an error of the upstream exchange to the answer (SPEC §7): a connect
+ * timeout or a refused/unreachable target → 502 (connect failure), an
+ * upstream that stays silent past `timeout` → 504, a reset connection or a
+ * malformed response (llhttp's `HPE_*`: bad framing, headers over Node's
+ * limit) → 502.
+ */
+export function classifyUpstreamError(err: unknown): UpstreamFailure {
+  if (err instanceof UpstreamTimeoutError) {
+    return err.phase === 'connect'
+      ? { code: 'bad_gateway', connect: true, reason: 'connect timeout' }
+      : { code: 'gateway_timeout', connect: false, reason: 'upstream timeout' };
+  }
+  const code = errorCode(err);
+  if (code !== undefined && CONNECT_CODES.has(code))
+    return { code: 'bad_gateway', connect: true, reason: code };
+  if (code?.startsWith('HPE_')) {
+    return { code: 'bad_gateway', connect: false, reason: `malformed upstream response (${code})` };
+  }
+  return { code: 'bad_gateway', connect: false, reason: code ?? 'upstream error' };
+}
+
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  const code = (err as { code: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Problem details, by code: fixed phrases, never the target URL. */
+export const FAILURE_DETAIL: Record<UpstreamFailure['code'], string> = {
+  bad_gateway: 'The upstream service could not be reached or sent an invalid response.',
+  gateway_timeout: 'The upstream service did not answer in time.',
+};
