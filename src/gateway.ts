@@ -1,5 +1,9 @@
 import type { ServerResponse } from 'node:http';
-import { type Authenticator, type AuthRequirement, createAuthenticator } from './auth/authenticator.js';
+import {
+  type Authenticator,
+  type AuthRequirement,
+  createAuthenticator,
+} from './auth/authenticator.js';
 import type { AuthOptions } from './auth/options.js';
 import { GatewayConfigError } from './errors.js';
 import { createEmitter } from './events.js';
@@ -57,7 +61,15 @@ export interface GatewayConfig {
   errorResponse?: ErrorResponder;
 }
 
-const CONFIG_KEYS = ['auth', 'rateLimit', 'store', 'routes', 'fallthrough', 'onEvent', 'errorResponse'] as const;
+const CONFIG_KEYS = [
+  'auth',
+  'rateLimit',
+  'store',
+  'routes',
+  'fallthrough',
+  'onEvent',
+  'errorResponse',
+] as const;
 
 /**
  * One middleware that runs the whole gateway: path normalisation, then for
@@ -76,11 +88,16 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
   rejectUnknownKeys(options, CONFIG_KEYS, '');
   if (options.onEvent !== undefined) expectFunction(options.onEvent, 'onEvent');
   if (options.errorResponse !== undefined) expectFunction(options.errorResponse, 'errorResponse');
-  const fallthrough = options.fallthrough === undefined ? true : expectBoolean(options.fallthrough, 'fallthrough');
+  const fallthrough =
+    options.fallthrough === undefined ? true : expectBoolean(options.fallthrough, 'fallthrough');
   if (!Array.isArray(options.routes) || options.routes.length === 0) {
     throw new GatewayConfigError('routes', 'must be a non-empty array of routes');
   }
-  if (options.rateLimit !== undefined && options.rateLimit !== false && !isPlainObject(options.rateLimit)) {
+  if (
+    options.rateLimit !== undefined &&
+    options.rateLimit !== false &&
+    !isPlainObject(options.rateLimit)
+  ) {
     throw new GatewayConfigError('rateLimit', 'must be rate limit options or false');
   }
 
@@ -90,7 +107,8 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
   };
   const closers: Array<() => Promise<void>> = [];
   try {
-    const authenticator = config.auth === undefined ? null : createAuthenticator(config.auth, 'auth', ctx);
+    const authenticator =
+      config.auth === undefined ? null : createAuthenticator(config.auth, 'auth', ctx);
     if (authenticator) closers.push(() => authenticator.close());
 
     // One store for every policy that names none, created only when some policy needs it.
@@ -109,14 +127,18 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
     // so a client's budget is counted once across those routes.
     let defaultLimiter: Limiter | null = null;
     if (config.rateLimit) {
-      defaultLimiter = createLimiter(config.rateLimit, 'rateLimit', { ...ctx, store: storeForLimiters() });
+      defaultLimiter = createLimiter(config.rateLimit, 'rateLimit', {
+        ...ctx,
+        store: storeForLimiters(),
+      });
       const limiter = defaultLimiter;
       closers.push(() => limiter.close());
     }
 
     const routes = config.routes.map((routeConfig, index) => {
       const field = `routes[${index}]`;
-      const { auth, rateLimit, ...routeOptions } = expectObject(routeConfig, field) as GatewayRouteOptions;
+      expectObject(routeConfig, field);
+      const { auth, rateLimit, ...routeOptions } = routeConfig;
       const compiled = compileRoute(routeOptions, field, {
         ...ctx,
         consumerHeaders: authenticator?.consumerHeaders,
@@ -197,7 +219,10 @@ function resolveRouteAuth(
     return authenticator ? authenticator.step(authenticator.defaultRequirement, routeName) : null;
   }
   if (!authenticator) {
-    throw new GatewayConfigError(field, 'needs the gateway-level `auth` option to say how to authenticate');
+    throw new GatewayConfigError(
+      field,
+      'needs the gateway-level `auth` option to say how to authenticate',
+    );
   }
   let requirement: AuthRequirement;
   if (auth === true) requirement = authenticator.defaultRequirement;
@@ -228,10 +253,16 @@ class GatewayRoute {
     }
     const result = this.authStep(req, res);
     if (result === true) this.afterAuth(req, res, next, match);
-    else if (result !== false) this.settle(result, next, () => this.afterAuth(req, res, next, match));
+    else if (result !== false)
+      this.settle(result, next, () => this.afterAuth(req, res, next, match));
   }
 
-  private afterAuth(req: GatewayRequest, res: ServerResponse, next: NextFunction, match: RouteMatch): void {
+  private afterAuth(
+    req: GatewayRequest,
+    res: ServerResponse,
+    next: NextFunction,
+    match: RouteMatch,
+  ): void {
     if (this.limitStep === null) {
       this.compiled.forward(req, res, next, match);
       return;
@@ -244,7 +275,8 @@ class GatewayRoute {
       return;
     }
     if (result === true) this.compiled.forward(req, res, next, match);
-    else if (result !== false) this.settle(result, next, () => this.compiled.forward(req, res, next, match));
+    else if (result !== false)
+      this.settle(result, next, () => this.compiled.forward(req, res, next, match));
   }
 
   private settle(result: Promise<boolean>, next: NextFunction, then: () => void): void {

@@ -3,7 +3,12 @@
 // and every way a request can be refused. Each test checks what the client
 // got and what the upstream saw (or that it saw nothing).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createGateway, GatewayConfigError, type GatewayEvent, hashApiKey } from '../../src/index.js';
+import {
+  createGateway,
+  GatewayConfigError,
+  type GatewayEvent,
+  hashApiKey,
+} from '../../src/index.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { rawGet } from '../helpers/raw-http.js';
 import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -60,7 +65,12 @@ describe.each(EXPRESS_MAJORS)('createGateway on Express %i', (major) => {
           methods: ['GET', 'POST', 'PUT', 'DELETE'],
           rewrite: '/{*path}',
         },
-        { path: '/orders/:id', target: privateUpstream.url, auth: { scopes: ['orders:read'] }, rateLimit: false },
+        {
+          path: '/orders/:id',
+          target: privateUpstream.url,
+          auth: { scopes: ['orders:read'] },
+          rateLimit: false,
+        },
       ],
       onEvent: (event) => events.push(event),
       ...extra,
@@ -68,7 +78,9 @@ describe.each(EXPRESS_MAJORS)('createGateway on Express %i', (major) => {
     host = await startHost((app) => {
       app.get('/own', (_req: unknown, res: { send(body: string): void }) => res.send('host route'));
       app.use('/api', gateway);
-      app.use((_req: unknown, res: { status(n: number): { send(body: string): void } }) => res.status(404).send('host 404'));
+      app.use((_req: unknown, res: { status(n: number): { send(body: string): void } }) =>
+        res.status(404).send('host 404'),
+      );
     }, major);
     return host;
   }
@@ -89,7 +101,12 @@ describe.each(EXPRESS_MAJORS)('createGateway on Express %i', (major) => {
     expect(res.headers.get('content-type')).toBe('application/problem+json');
     expect(res.headers.get('www-authenticate')).toBeTruthy();
     const body = await res.json();
-    expect(body).toMatchObject({ type: 'about:blank', title: 'Unauthorized', status: 401, code: 'unauthorized' });
+    expect(body).toMatchObject({
+      type: 'about:blank',
+      title: 'Unauthorized',
+      status: 401,
+      code: 'unauthorized',
+    });
     expect(body.requestId).toBe(res.headers.get('x-request-id'));
     expect(privateUpstream.received).toHaveLength(0);
   });
@@ -137,9 +154,15 @@ describe.each(EXPRESS_MAJORS)('createGateway on Express %i', (major) => {
     expect(last?.headers.get('ratelimit-policy')).toBe('"5-in-1m";q=5;w=60');
     expect(last?.headers.get('ratelimit')).toMatch(/^"5-in-1m";r=0;t=\d+$/);
     const body = await last?.json();
-    expect(body).toMatchObject({ status: 429, code: 'rate_limited', 'violated-policies': ['5-in-1m'] });
+    expect(body).toMatchObject({
+      status: 429,
+      code: 'rate_limited',
+      'violated-policies': ['5-in-1m'],
+    });
     // Bob has his own budget.
-    const bob = await fetch(`${host.url}/api/private/orders`, { headers: { 'x-api-key': BOB_KEY } });
+    const bob = await fetch(`${host.url}/api/private/orders`, {
+      headers: { 'x-api-key': BOB_KEY },
+    });
     expect(bob.status).toBe(200);
     expect(events.some((e) => e.type === 'ratelimit.refused')).toBe(true);
   });
@@ -179,8 +202,6 @@ describe.each(EXPRESS_MAJORS)('createGateway on Express %i', (major) => {
   it('refuses traversal and encoded slashes with 400 before anything is forwarded', async () => {
     await startSeed();
     for (const target of [
-      '/api/public/../private/orders',
-      '/api/public/%2e%2e/private/orders',
       '/api/public/a%2Fb',
       '/api/public/a%5cb',
       '/api/public/%zz',
@@ -192,6 +213,21 @@ describe.each(EXPRESS_MAJORS)('createGateway on Express %i', (major) => {
     }
     expect(publicUpstream.received).toHaveLength(0);
     expect(privateUpstream.received).toHaveLength(0);
+  });
+
+  it('judges a dot-segment path where it lands: /public/../private is the private route, so it needs a key', async () => {
+    await startSeed();
+    for (const target of ['/api/public/../private/orders', '/api/public/%2e%2E/private/orders']) {
+      const res = await rawGet(host.port, target);
+      expect(res.status, target).toBe(401);
+    }
+    expect(publicUpstream.received).toHaveLength(0);
+    expect(privateUpstream.received).toHaveLength(0);
+    const res = await rawGet(host.port, '/api/public/%2e%2E/private/orders', [
+      `x-api-key: ${ALICE_KEY}`,
+    ]);
+    expect(res.status).toBe(200);
+    expect(privateUpstream.received.map((r) => r.url)).toEqual(['/orders']);
   });
 
   it('judges the path as it forwards it: /public/./x/../y reaches the public upstream as /y', async () => {
@@ -248,13 +284,45 @@ describe('createGateway configuration', () => {
     const bad: Array<[unknown, RegExp]> = [
       [{ routes: [] }, /^routes: /],
       [{ routes: [{ path: '/x', target: 'ftp://nope' }] }, /^routes\[0\]\.target: /],
-      [{ routes: [{ path: '/x', target: 'http://127.0.0.1:1' }, { path: '/y', target: 'nope' }] }, /^routes\[1\]\.target: /],
-      [{ routes: [{ path: '/x', target: 'http://127.0.0.1:1', auth: true }] }, /^routes\[0\]\.auth: /],
-      [{ rateLimit: { limit: 0, window: '1m' }, routes: [{ path: '/x', target: 'http://127.0.0.1:1' }] }, /^rateLimit\.limit: /],
-      [{ rateLimit: { limit: 5, window: 'soon' }, routes: [{ path: '/x', target: 'http://127.0.0.1:1' }] }, /^rateLimit\.window: /],
-      [{ routes: [{ path: '/x', target: 'http://127.0.0.1:1' }], fallthrough: 'no' }, /^fallthrough: /],
+      [
+        {
+          routes: [
+            { path: '/x', target: 'http://127.0.0.1:1' },
+            { path: '/y', target: 'nope' },
+          ],
+        },
+        /^routes\[1\]\.target: /,
+      ],
+      [
+        { routes: [{ path: '/x', target: 'http://127.0.0.1:1', auth: true }] },
+        /^routes\[0\]\.auth: /,
+      ],
+      [
+        {
+          rateLimit: { limit: 0, window: '1m' },
+          routes: [{ path: '/x', target: 'http://127.0.0.1:1' }],
+        },
+        /^rateLimit\.limit: /,
+      ],
+      [
+        {
+          rateLimit: { limit: 5, window: 'soon' },
+          routes: [{ path: '/x', target: 'http://127.0.0.1:1' }],
+        },
+        /^rateLimit\.window: /,
+      ],
+      [
+        { routes: [{ path: '/x', target: 'http://127.0.0.1:1' }], fallthrough: 'no' },
+        /^fallthrough: /,
+      ],
       [{ routes: [{ path: '/x', target: 'http://127.0.0.1:1' }], colour: 'red' }, /^colour: /],
-      [{ auth: { apiKey: { keys: [{ id: 'a' }] } }, routes: [{ path: '/x', target: 'http://127.0.0.1:1' }] }, /^auth\.apiKey\.keys\[0\]/],
+      [
+        {
+          auth: { apiKey: { keys: [{ id: 'a' }] } },
+          routes: [{ path: '/x', target: 'http://127.0.0.1:1' }],
+        },
+        /^auth\.apiKey\.keys\[0\]/,
+      ],
     ];
     for (const [config, message] of bad) {
       let thrown: unknown;
@@ -272,7 +340,14 @@ describe('createGateway configuration', () => {
     let thrown: unknown;
     try {
       createGateway({
-        auth: { apiKey: { keys: [{ id: 'a', key: 'dup-secret-key-1' }, { id: 'b', key: 'dup-secret-key-1' }] } },
+        auth: {
+          apiKey: {
+            keys: [
+              { id: 'a', key: 'dup-secret-key-1' },
+              { id: 'b', key: 'dup-secret-key-1' },
+            ],
+          },
+        },
         routes: [{ path: '/x', target: 'http://127.0.0.1:1' }],
       });
     } catch (err) {
