@@ -110,7 +110,11 @@ function definitionLine(file: string, name: string, generatedLine: number): stri
   return `~${generatedLine + 1} (generated)`;
 }
 
-export function analyseProfile(profile: CpuProfile): {
+/** `skipMs`: samples in the first milliseconds of the profile (start-up, warm-up) are left out. */
+export function analyseProfile(
+  profile: CpuProfile,
+  skipMs = 0,
+): {
   totalMs: number;
   functions: FunctionCost[];
   byOrigin: Array<{ origin: string; selfMs: number }>;
@@ -127,8 +131,11 @@ export function analyseProfile(profile: CpuProfile): {
   const total = new Map<string, number>();
   const frames = new Map<string, CallFrame>();
   let totalUs = 0;
+  let at = 0;
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i] as number;
+    at += profile.timeDeltas[i] ?? 0;
+    if (at < skipMs * 1000) continue;
     // timeDeltas[i] is the time before sample i; attribute the next gap to this sample.
     const dt = profile.timeDeltas[i + 1] ?? 0;
     totalUs += dt;
@@ -138,8 +145,8 @@ export function analyseProfile(profile: CpuProfile): {
     frames.set(key, node.callFrame);
     self.set(key, (self.get(key) ?? 0) + dt);
     const seen = new Set<string>();
-    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-      const n = byId.get(at);
+    for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) {
+      const n = byId.get(up);
       if (!n) break;
       const k = keyOf(n.callFrame);
       if (seen.has(k)) continue;
@@ -195,6 +202,7 @@ async function main(): Promise<void> {
   const upstream = forkTs(here('./upstream.ts'), []);
   const up = await firstReport(upstream, 20_000);
   if (up.type !== 'ready') throw new Error('upstream did not start');
+  const forkedAt = performance.now();
   const server = forkTs(
     here('./server.ts'),
     [scenario, String(up.port), `bench:prof:${Date.now()}:`],
@@ -208,12 +216,16 @@ async function main(): Promise<void> {
   if (check.status !== 200 || check.body !== UPSTREAM_BODY) {
     throw new Error(`${scenario} answers ${check.status} ${check.body.slice(0, 200)}`);
   }
-  const result = await runLoad(chooseLoadGenerator(), {
+  const load = {
     url: `http://127.0.0.1:${ready.port}${REQUEST_PATH}`,
     headers: { 'x-api-key': BENCH_KEY },
     connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
-    durationSec: seconds,
-  });
+  };
+  const generator = chooseLoadGenerator();
+  // Start-up (tsx compiling the sources) and a warm-up are profiled but left out of the figures.
+  await runLoad(generator, { ...load, durationSec: 2 });
+  const skipMs = performance.now() - forkedAt;
+  const result = await runLoad(generator, { ...load, durationSec: seconds });
   await stopChild(server, 20_000);
   await stopChild(upstream);
   if (result.non2xx > 0 || result.errors > 0) {
@@ -222,13 +234,13 @@ async function main(): Promise<void> {
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
-  const { totalMs, functions, byOrigin } = analyseProfile(profile);
+  const { totalMs, functions, byOrigin } = analyseProfile(profile, skipMs);
   const idle = functions.find((f) => f.name === '(idle)')?.selfMs ?? 0;
   const busy = totalMs - idle;
 
   console.log(
     `${scenario}: ${Math.round(result.requestsPerSec)} req/s, p99 ${result.p99Ms} ms over ${seconds} s; ` +
-      `profile ${join(dir, file)}; ${Math.round(totalMs)} ms sampled, ${Math.round(busy)} ms busy (${pct(busy, totalMs)}); ` +
+      `profile ${join(dir, file)} (first ${Math.round(skipMs)} ms, start-up and warm-up, left out); ${Math.round(totalMs)} ms sampled, ${Math.round(busy)} ms busy (${pct(busy, totalMs)}); ` +
       `≈ ${((busy * 1000) / (result.requestsPerSec * seconds)).toFixed(0)} µs of CPU per request`,
   );
   console.log('\n## Self time by origin (share of busy time)\n');
