@@ -328,10 +328,9 @@ export function createAuthenticator(
   };
 }
 
-/** `Bearer x` / `basic x`: the scheme is case-insensitive (RFC 9110 §11.1). */
+/** `Bearer x` / `basic x` (or the bare scheme): the scheme is case-insensitive (RFC 9110 §11.1). */
 function hasScheme(value: string, scheme: 'bearer' | 'basic'): boolean {
   const n = scheme.length;
-  return (
-    value.length > n && value.charCodeAt(n) === 32 && value.slice(0, n).toLowerCase() === scheme
-  );
+  if (value.length < n || (value.length > n && value.charCodeAt(n) !== 32)) return false;
+  return value.slice(0, n).toLowerCase() === scheme;
 }
