@@ -28,6 +28,7 @@ const REJECTION_DETAIL: Record<PathRejection, string> = {
   fragment_or_query: 'The request path contains a raw "#" or "?".',
   not_latin1: 'The request path contains characters that cannot come from an HTTP request line.',
   dot_segment_parameter: 'The request path has a segment starting with ".;" or "..;".',
+  overlong_utf8: 'The request path contains an overlong UTF-8 escape (e.g. %C0%AE).',
 };
 
 /**

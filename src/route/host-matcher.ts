@@ -1,6 +1,13 @@
 import { GatewayConfigError } from '../errors.js';
 
-/** Whether a request's `Host` header (value as received, port included) is one a route serves. */
+/**
+ * Whether a request's `Host` header (value as received, port included) is
+ * one a route serves. `undefined` (no `Host`) never matches.
+ *
+ * @example
+ * const matches: HostMatcher = compileHostMatcher('api.example.com', 'host');
+ * matches('API.example.com:443'); // true
+ */
 export type HostMatcher = (hostHeader: string | undefined) => boolean;
 
 /**

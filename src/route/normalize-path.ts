@@ -9,7 +9,12 @@
  * same string when there is nothing to do (the common case).
  */
 
-/** Why a path was refused. Only used to word the 400's `detail`. */
+/**
+ * Why a path was refused. Only used to word the 400's `detail`.
+ *
+ * @example
+ * const reason: PathRejection = 'encoded_separator';
+ */
 export type PathRejection =
   | 'not_origin_form'
   | 'invalid_escape'
@@ -20,7 +25,8 @@ export type PathRejection =
   | 'control_character'
   | 'fragment_or_query'
   | 'not_latin1'
-  | 'dot_segment_parameter';
+  | 'dot_segment_parameter'
+  | 'overlong_utf8';
 
 // Character classes of the table below.
 const REFUSE = 0;
@@ -66,6 +72,19 @@ function hexValue(c: number): number {
   return -1;
 }
 
+/**
+ * After the lead byte E0 (F0), a continuation escape below A0 (90) makes an
+ * overlong 3-byte (4-byte) form, e.g. `%E0%80%AE` for `.`.
+ */
+function isOverlongContinuation(path: string, at: number, lead: number): boolean {
+  if (path.charCodeAt(at) !== 37) return false;
+  const high = hexValue(path.charCodeAt(at + 1));
+  const low = hexValue(path.charCodeAt(at + 2));
+  if (high < 0 || low < 0) return false;
+  const next = (high << 4) | low;
+  return next >= 0x80 && next < (lead === 0xe0 ? 0xa0 : 0x90);
+}
+
 function refusalOf(c: number): PathRejection {
   if (c === 0) return 'nul';
   if (c === 0x5c) return 'backslash';
@@ -93,8 +112,13 @@ function refusalOf(c: number): PathRejection {
  * `%2F`/`%5C` (any case); a raw `\`; NUL raw or `%00`; other raw control
  * characters, space and DEL; a raw `#` or `?`; characters above U+00FF (which
  * cannot come from an HTTP/1 request line); a `..` that would climb above the
- * root; and a segment starting with `.;` or `..;` — servlet containers read
- * `..;x` as `..`, so it would be resolved differently upstream than here.
+ * root; a segment starting with `.;` or `..;` — servlet containers read
+ * `..;x` as `..`, so it would be resolved differently upstream than here; and
+ * overlong UTF-8 escapes — `%C0`/`%C1` (never valid in UTF-8) and `%E0`
+ * `%F0` followed by a too-small continuation — which only serve to spell
+ * characters such as `.` (`%C0%AE`, `%E0%80%AE`) past a filter, for lenient
+ * decoders upstream to turn into `../`. Escapes that are not UTF-8 at all
+ * (`%E9` from a latin1 client) are otherwise kept.
  * Encoded control characters other than NUL (`%0A`) are valid escapes and kept.
  *
  * The result is idempotent: `normalizePath(normalizePath(p)) === normalizePath(p)`.
@@ -184,6 +208,7 @@ function normalizeSlow(path: string): string {
     if (kind === REFUSE) return refusalOf(c);
     if (runStart < i) segment += path.slice(runStart, i);
     if (kind === ENCODE) {
+      if (c === 0xc0 || c === 0xc1) return 'overlong_utf8';
       segment += `%${HEX.charAt(c >> 4)}${HEX.charAt(c & 15)}`;
       runStart = i + 1;
       continue;
@@ -196,6 +221,10 @@ function normalizeSlow(path: string): string {
     const byte = (high << 4) | low;
     if (byte === 0) return 'nul';
     if (byte === 0x2f || byte === 0x5c) return 'encoded_separator';
+    if (byte === 0xc0 || byte === 0xc1) return 'overlong_utf8';
+    if ((byte === 0xe0 || byte === 0xf0) && isOverlongContinuation(path, i + 3, byte)) {
+      return 'overlong_utf8';
+    }
     if (byte < 128 && UNRESERVED[byte] === 1) segment += String.fromCharCode(byte);
     else segment += `%${HEX.charAt(high)}${HEX.charAt(low)}`;
     i += 2;

@@ -12,6 +12,10 @@ import { checkPatternComplexity, checkRegExpSpeed } from './pattern-safety.js';
  * A wildcard (`*path`) gives the array of its segments, as path-to-regexp
  * does: `{ path: ['a', 'b'] }` for `'/a/b'`. Params missing from an optional
  * group are absent.
+ *
+ * @example
+ * const match: PathMatcher = compilePathMatcher('/files/*path', { caseSensitive: true }, 'path');
+ * match('/files/a/b'); // { params: { path: ['a', 'b'] } }
  */
 export type PathMatcher = (path: string) => { params: Record<string, unknown> } | null;
 
@@ -76,7 +80,11 @@ export function compilePathMatcher(
 
 /**
  * Parses a pattern, turning path-to-regexp's `PathError` into a
- * `GatewayConfigError`. Shared with the rewrite templates.
+ * `GatewayConfigError` (`ERR_CONFIG_INVALID_PATH`). Shared with the rewrite
+ * templates.
+ *
+ * @example
+ * parsePattern('/users/:id', 'routes[0].path').tokens; // [text '/users/', param 'id']
  */
 export function parsePattern(pattern: unknown, field: string): TokenData {
   if (typeof pattern !== 'string' || pattern.length === 0) {
@@ -114,6 +122,9 @@ function invalidPattern(err: unknown, pattern: string, field: string): Error {
  * A path with every optional group present and every param replaced by `x`.
  * Used to check that the literal text of a pattern or template is already
  * in normalised form.
+ *
+ * @example
+ * samplePath(parse('/users/:id{/*rest}').tokens); // '/users/x/x'
  */
 export function samplePath(tokens: readonly Token[]): string {
   let out = '';

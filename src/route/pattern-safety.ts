@@ -16,7 +16,12 @@ import { GatewayConfigError } from '../errors.js';
  *    adversarial inputs of growing length, stopping as soon as one is slow.
  */
 
-/** Limits of {@link checkPatternComplexity}; generous for real routes. */
+/**
+ * Limits of {@link checkPatternComplexity}; generous for real routes.
+ *
+ * @example
+ * PATTERN_LIMITS.maxAlternatives; // 64: at most six independent optional groups
+ */
 export const PATTERN_LIMITS = {
   /** Characters in the pattern. */
   maxLength: 1024,
@@ -93,6 +98,9 @@ const PROBE_LENGTHS = [8, 12, 16, 20, 24, 28, 32, 40, 48, 64, 256, 4096];
 /**
  * The slowest `regexp.exec` over the probe inputs, in ms; returns early once
  * one exceeds `budgetMs`. Exported for tests.
+ *
+ * @example
+ * probeRegExp(/^\/(?:a|a)*$/, ['a'], 25); // > 25: exponential
  */
 export function probeRegExp(
   regexp: RegExp,

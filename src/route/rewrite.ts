@@ -9,6 +9,9 @@ import { parsePattern, samplePath } from './path-matcher.js';
  * `path` has no query string; the gateway appends the original one. `params`
  * are the route's params as the path matcher returns them (not decoded;
  * wildcards as arrays of segments).
+ *
+ * @example
+ * const toV2: Rewriter = ({ path }) => `/v2${path}`;
  */
 export type Rewriter = (ctx: {
   path: string;

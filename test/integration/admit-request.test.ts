@@ -76,6 +76,8 @@ const refused = [
   '/a%',
   '/..;/admin',
   '/a/%2e%2e;x/b',
+  '/%c0%ae%c0%ae/etc',
+  '/%e0%80%ae%e0%80%ae/etc',
 ];
 
 describe.each(EXPRESS_MAJORS)('admitRequest on Express %i', (major) => {

@@ -41,6 +41,11 @@ describe('normalizePath', () => {
     ['/%25', '/%25'],
     ['/%3b%3F%23', '/%3B%3F%23'],
     ['/%0a', '/%0A'],
+    ['/%e0%a0%80', '/%E0%A0%80'],
+    ['/%f0%90%80%80', '/%F0%90%80%80'],
+    ['/%E9t%E9', '/%E9t%E9'],
+    ['/%e0', '/%E0'],
+    ['/%e0x', '/%E0x'],
     // raw characters percent-encoded
     ['/a"b<c>', '/a%22b%3Cc%3E'],
     ['/{x}|^`[]', '/%7Bx%7D%7C%5E%60%5B%5D'],
@@ -90,6 +95,13 @@ describe('normalizePath', () => {
     ['/..;/admin', 'dot_segment_parameter'],
     ['/a/.;x/b', 'dot_segment_parameter'],
     ['/a/%2e%2e;/b', 'dot_segment_parameter'],
+    ['/%c0%ae%c0%ae/etc', 'overlong_utf8'],
+    ['/%C1%9C', 'overlong_utf8'],
+    ['/\u00c0\u00ae', 'overlong_utf8'],
+    ['/%e0%80%ae', 'overlong_utf8'],
+    ['/%E0%9F%BF', 'overlong_utf8'],
+    ['/%f0%80%80%ae', 'overlong_utf8'],
+    ['/%F0%8F%BF%BF', 'overlong_utf8'],
   ])('refuses %j (%s)', (input, reason) => {
     expect(normalizePath(input)).toBeNull();
     expect(describePathRejection(input)).toBe(reason);
@@ -187,6 +199,29 @@ describe('normalizePath properties', () => {
         if (forbidden) expect(normalizePath(input)).toBeNull();
       }),
       { numRuns: 2_000 },
+    );
+  });
+
+  it('agrees with a naive split-and-stack reference on plain segments and dots', () => {
+    /** RFC 3986 §5.2.4 on '/'-split segments, after merging slashes: obviously right, slow. */
+    const reference = (path: string): string | null => {
+      const parts = path.split('/').slice(1);
+      const stack: string[] = [];
+      for (const part of parts) {
+        if (part === '' || part === '.') continue;
+        if (part !== '..') stack.push(part);
+        else if (stack.pop() === undefined) return null;
+      }
+      const trailing = ['', '.', '..'].includes(parts[parts.length - 1] ?? '');
+      return `/${stack.join('/')}${trailing && stack.length > 0 ? '/' : ''}`;
+    };
+    const part = fc.constantFrom('', '.', '..', 'a', 'bc', '.x', 'x.', '...');
+    fc.assert(
+      fc.property(fc.array(part, { maxLength: 12 }), (parts) => {
+        const path = `/${parts.join('/')}`;
+        expect(normalizePath(path)).toBe(reference(path));
+      }),
+      { numRuns: 3_000 },
     );
   });
 
