@@ -118,6 +118,7 @@ export class RouteProxy {
     createProxyMiddleware(hpmOptions);
     if (captured === null) throw new Error('http-proxy-middleware did not run its plugins');
     this.server = captured;
+    dropDeleteLengthPass(this.server);
     this.listen(this.server);
     if (on) {
       for (const [event, listener] of Object.entries(on)) {
@@ -456,6 +457,21 @@ export class RouteProxy {
 }
 
 type WithHead<T> = T & { [UPGRADE_HEAD]?: Buffer };
+
+/**
+ * http-proxy's `deleteLength` pass sets `Content-Length: 0` and deletes
+ * `Transfer-Encoding` on DELETE/OPTIONS requests without a length, even when a
+ * chunked body follows: the body would then reach the upstream unframed (a
+ * request smuggling vector). Node frames what it sends by itself, so the pass
+ * is removed from this route's own proxy server.
+ */
+function dropDeleteLengthPass(server: ProxyServer): void {
+  // webPasses is http-proxy's public-by-convention pass list (see its before()/after()); @types/http-proxy omits it.
+  const passes = (server as unknown as { webPasses?: Array<{ name: string }> }).webPasses;
+  if (!Array.isArray(passes)) return;
+  const index = passes.findIndex((pass) => pass.name === 'deleteLength');
+  if (index !== -1) passes.splice(index, 1);
+}
 
 function elapsed(state: ForwardState): number {
   return Math.round((performance.now() - state.startedAt) * 1000) / 1000;

@@ -50,7 +50,7 @@ export class TargetPool {
   constructor(
     targets: readonly ResolvedTarget[],
     private readonly cooldownMs: number = TARGET_COOLDOWN_MS,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => Date.now(),
   ) {
     this.targets = targets.map((t) => new UpstreamTarget(t.url, t.weight));
     this.single = this.targets.length === 1 ? (this.targets[0] as UpstreamTarget) : null;

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import type { ResolvedTarget } from '../../src/route/options.js';
+import { TargetPool, type UpstreamTarget } from '../../src/route/targets.js';
+
+function targets(...weights: number[]): ResolvedTarget[] {
+  return weights.map((weight, i) => ({
+    url: new URL(`http://10.0.0.${i + 1}:8080`),
+    weight,
+    field: `target[${i}]`,
+  }));
+}
+
+function counts(pool: TargetPool, n: number): number[] {
+  const seen = new Map<UpstreamTarget, number>();
+  for (let i = 0; i < n; i++) {
+    const t = pool.pick();
+    if (t) seen.set(t, (seen.get(t) ?? 0) + 1);
+  }
+  return pool.targets.map((t) => seen.get(t) ?? 0);
+}
+
+describe('TargetPool', () => {
+  it('spreads requests by weight, smoothly (no bursts to the heavy target)', () => {
+    const pool = new TargetPool(targets(5, 1, 1));
+    const order = Array.from({ length: 7 }, () => pool.pick()?.url.hostname);
+    // nginx's smooth weighted round robin: a a b a c a a
+    expect(order).toEqual([
+      '10.0.0.1',
+      '10.0.0.1',
+      '10.0.0.2',
+      '10.0.0.1',
+      '10.0.0.3',
+      '10.0.0.1',
+      '10.0.0.1',
+    ]);
+    expect(counts(pool, 7000)).toEqual([5000, 1000, 1000]);
+  });
+
+  it('skips a target marked down until its cooldown is over, then tries it again', () => {
+    let now = 1_000;
+    const pool = new TargetPool(targets(1, 1), 10_000, () => now);
+    const [a, b] = pool.targets as [UpstreamTarget, UpstreamTarget];
+    pool.markDown(a);
+    expect(counts(pool, 10)).toEqual([0, 10]);
+    expect(pool.retryAfterSeconds()).toBe(10);
+    now += 9_999;
+    expect(pool.pick()).toBe(b);
+    now += 1;
+    expect(counts(pool, 10)).toEqual([5, 5]);
+  });
+
+  it('returns null when every target is down, with the time until the first comes back', () => {
+    let now = 0;
+    const pool = new TargetPool(targets(1, 2), 10_000, () => now);
+    const [a, b] = pool.targets as [UpstreamTarget, UpstreamTarget];
+    pool.markDown(a);
+    now = 4_000;
+    pool.markDown(b);
+    expect(pool.pick()).toBeNull();
+    expect(pool.retryAfterSeconds()).toBe(6);
+    now = 10_000;
+    expect(pool.pick()).toBe(a);
+  });
+
+  it('never marks the only target down (its failures are answered as they happen)', () => {
+    const pool = new TargetPool(targets(1));
+    const only = pool.targets[0] as UpstreamTarget;
+    pool.markDown(only);
+    expect(pool.pick()).toBe(only);
+  });
+
+  it('shows targets without credentials and keeps their path prefix', () => {
+    const pool = new TargetPool([
+      { url: new URL('https://user:secret@api.example.com:8443/v1/'), weight: 1, field: 'target' },
+    ]);
+    const t = pool.targets[0] as UpstreamTarget;
+    expect(t.display).toBe('https://api.example.com:8443/v1');
+    expect(t.display).not.toContain('secret');
+    expect(t.pathPrefix).toBe('/v1');
+    expect(t.hostHeader).toBe('api.example.com:8443');
+  });
+});
