@@ -25,28 +25,9 @@ export interface MemoryStoreOptions {
 const TOKEN_BUCKET = 0;
 const FIXED_WINDOW = 1;
 const SLIDING_WINDOW = 2;
-
-/** The state of one policy for one key: `(a, b)` is `(level, at)` or `(start, count)`; `log` for sliding windows. */
-class PolicyState {
-  next: PolicyState | null = null;
-  a = 0;
-  b = 0;
-  log: SlidingLog | null = null;
-  constructor(
-    readonly name: string,
-    readonly kind: number,
-  ) {}
-}
-
-/** One client key: its policies' states, and its place in the least-recently-used list. */
-class Entry {
-  prev: Entry | null = null;
-  next: Entry | null = null;
-  states: PolicyState | null = null;
-  /** When every state of this key is back to empty; the sweep forgets it then. */
-  expiresAt = 0;
-  constructor(readonly key: string) {}
-}
+const NONE = -1;
+/** Numbers per slot in the state slab: `a`, `b` and the time the state is empty again. */
+const STRIDE = 3;
 
 function kindOf(policy: Policy): number {
   const algorithm = policy.algorithm;
@@ -56,20 +37,18 @@ function kindOf(policy: Policy): number {
   throw new TypeError(`unknown rate limit algorithm '${String(algorithm)}'`);
 }
 
-function findState(entry: Entry, name: string, kind: number): PolicyState | null {
-  let state = entry.states;
-  while (state !== null) {
-    if (state.name === name && state.kind === kind) return state;
-    state = state.next;
-  }
-  return null;
+/** The counters of one policy (name and algorithm): client key → slot. */
+class Table {
+  readonly slots = new Map<string, number>();
 }
 
 /**
  * A rate limit store in this process's memory. Decisions are synchronous (no
  * promise tick), exact and atomic across a request's policies. Memory stays
- * bounded: at most `maxKeys` client keys are tracked, the least recently used
- * being forgotten first, and expired state is swept by an `unref`ed timer.
+ * bounded: at most `maxKeys` counters (one per client key and policy) are
+ * kept, the least recently used being forgotten first, and expired state is
+ * swept by an `unref`ed timer. State lives in typed arrays (no per-key
+ * objects besides the key string), about 100 bytes per counter.
  * For several gateway processes use {@link RedisStore}.
  *
  * Defaults: `maxKeys` 100 000, sweep every 60 s, `clock` `Date.now`.
@@ -79,32 +58,56 @@ function findState(entry: Entry, name: string, kind: number): PolicyState | null
  * app.use(rateLimit({ limit: 100, window: '1m', store }));
  */
 export class MemoryStore implements RateLimitStore {
-  readonly #entries = new Map<string, Entry>();
-  readonly #maxKeys: number;
-  readonly #clock: Clock;
-  #timer: NodeJS.Timeout | null;
-  /** Most recently used first. */
-  #newest: Entry | null = null;
-  #oldest: Entry | null = null;
+  private readonly maxKeys: number;
+  private readonly clock: Clock;
+  private readonly realClock: boolean;
+  private timer: NodeJS.Timeout | null;
+  /** One table per algorithm, by policy name. */
+  private readonly tables: [Map<string, Table>, Map<string, Table>, Map<string, Table>] = [
+    new Map(),
+    new Map(),
+    new Map(),
+  ];
+  // The slab: slot i's numbers at num[i * STRIDE ...], its neighbours in the LRU list, its key and table.
+  private capacity = 0;
+  private used = 0;
+  private count = 0;
+  private num = new Float64Array(0);
+  private prev = new Int32Array(0);
+  private next = new Int32Array(0);
+  private keys: Array<string | null> = [];
+  private owners: Array<Table | null> = [];
+  private logs: Array<SlidingLog | null> = [];
+  private free: number[] = [];
+  /** Most and least recently used slots. */
+  private newest = NONE;
+  private oldest = NONE;
+  /** The tables and kinds of the last policies array seen (usually the same frozen array). */
+  private lastPolicies: readonly Policy[] | null = null;
+  private lastTables: Table[] = [];
+  private lastKinds: number[] = [];
+  /** Per-call scratch: the slot of each policy of the request being decided. */
+  private scratch = new Int32Array(8);
 
   constructor(options: MemoryStoreOptions = {}) {
     const opts = expectObject(options, 'MemoryStore');
     rejectUnknownKeys(opts, ['maxKeys', 'sweepIntervalMs', 'clock'], 'MemoryStore');
-    this.#maxKeys =
+    this.maxKeys =
       opts.maxKeys === undefined ? 100_000 : expectInteger(opts.maxKeys, 'MemoryStore.maxKeys', 1);
     const sweepMs =
       opts.sweepIntervalMs === undefined
         ? 60_000
         : expectInteger(opts.sweepIntervalMs, 'MemoryStore.sweepIntervalMs', 1, 2_147_483_647);
-    this.#clock =
+    this.clock =
       opts.clock === undefined ? Date.now : expectFunction<Clock>(opts.clock, 'MemoryStore.clock');
-    this.#timer = setInterval(() => this.sweep(), sweepMs);
-    this.#timer.unref();
+    this.realClock = this.clock === Date.now;
+    this.timer = setInterval(() => this.sweep(), sweepMs);
+    this.timer.unref();
   }
 
-  /** How many client keys are tracked right now. */
+  /** How many counters (client key × policy) are tracked right now. */
   get size(): number {
-    return this.#entries.size;
+    return this.count;
   }
 
   /**
@@ -112,148 +115,250 @@ export class MemoryStore implements RateLimitStore {
    * Synchronous. Throws `TypeError` on a policy with an unknown algorithm.
    */
   consume(key: string, policies: readonly Policy[], cost: number): RateLimitDecision[] {
-    const now = this.#clock();
-    let entry = this.#entries.get(key);
-    if (entry === undefined) {
-      entry = new Entry(key);
-      this.#entries.set(key, entry);
-      this.#pushNewest(entry);
-      if (this.#entries.size > this.#maxKeys) this.#evictOldest();
-    } else if (entry !== this.#newest) {
-      this.#unlink(entry);
-      this.#pushNewest(entry);
-    }
-
+    // A direct Date.now() call is one the JIT can lower; an injected clock is called as given.
+    const now = this.realClock ? Date.now() : this.clock();
+    if (policies !== this.lastPolicies) this.resolve(policies);
+    const tables = this.lastTables;
+    const kinds = this.lastKinds;
     const n = policies.length;
+    if (n === 1) {
+      // The common case, without the scratch bookkeeping.
+      const policy = policies[0] as Policy;
+      const table = tables[0] as Table;
+      const slot = table.slots.get(key) ?? NONE;
+      if (slot !== NONE) this.touch(slot);
+      const decision = this.decide(slot, policy, kinds[0] as number, now, cost);
+      if (decision.allowed) {
+        this.charge(
+          slot === NONE ? this.allocate(key, table) : slot,
+          policy,
+          kinds[0] as number,
+          now,
+          cost,
+        );
+      }
+      return [decision];
+    }
+    if (this.scratch.length < n) this.scratch = new Int32Array(n * 2);
+    const scratch = this.scratch;
     const decisions: RateLimitDecision[] = new Array(n);
     let admitted = true;
     for (let i = 0; i < n; i++) {
-      const policy = policies[i] as Policy;
-      const decision = this.#decide(entry, policy, kindOf(policy), now, cost);
+      const slot = (tables[i] as Table).slots.get(key) ?? NONE;
+      scratch[i] = slot;
+      if (slot !== NONE) this.touch(slot);
+      const decision = this.decide(slot, policies[i] as Policy, kinds[i] as number, now, cost);
       decisions[i] = decision;
       if (!decision.allowed) admitted = false;
     }
     if (admitted) {
-      for (let i = 0; i < n; i++) this.#charge(entry, policies[i] as Policy, now, cost);
+      for (let i = 0; i < n; i++) {
+        let slot = scratch[i] as number;
+        if (slot === NONE) slot = this.allocate(key, tables[i] as Table);
+        this.charge(slot, policies[i] as Policy, kinds[i] as number, now, cost);
+      }
     }
     return decisions;
   }
 
-  #decide(
-    entry: Entry,
+  /** Finds (or creates) the table of each policy; remembered for the next call with the same array. */
+  private resolve(policies: readonly Policy[]): void {
+    const tables: Table[] = [];
+    const kinds: number[] = [];
+    for (const policy of policies) {
+      const kind = kindOf(policy);
+      const byName = this.tables[kind as 0 | 1 | 2];
+      let table = byName.get(policy.name);
+      if (table === undefined) {
+        table = new Table();
+        byName.set(policy.name, table);
+      }
+      tables.push(table);
+      kinds.push(kind);
+    }
+    this.lastPolicies = policies;
+    this.lastTables = tables;
+    this.lastKinds = kinds;
+  }
+
+  private decide(
+    slot: number,
     policy: Policy,
     kind: number,
     now: number,
     cost: number,
   ): RateLimitDecision {
     const { name, limit, windowMs } = policy;
-    const state = findState(entry, name, kind);
+    const num = this.num;
+    const at = slot * STRIDE;
     if (kind === TOKEN_BUCKET) {
-      const level = state === null ? 0 : tokenBucketLevel(state.a, state.b, limit, now);
+      const level =
+        slot === NONE ? 0 : tokenBucketLevel(num[at] as number, num[at + 1] as number, limit, now);
       return tokenBucketDecide(name, limit, windowMs, level, cost);
     }
     if (kind === FIXED_WINDOW) {
       const start = fixedWindowStart(now, windowMs);
-      const count = state !== null && state.a === start ? state.b : 0;
+      const count = slot !== NONE && num[at] === start ? (num[at + 1] as number) : 0;
       return fixedWindowDecide(name, limit, windowMs, start, count, now, cost);
     }
-    const log = state?.log;
+    const log = slot === NONE ? null : this.logs[slot];
     if (log == null) return slidingWindowDecide(name, limit, windowMs, 0, 0, 0, now, cost);
     const live = log.trim(now - windowMs);
     const blocking = live + cost > limit && cost <= limit ? log.fromNewest(limit - cost) : 0;
     return slidingWindowDecide(name, limit, windowMs, live, log.newest(), blocking, now, cost);
   }
 
-  #charge(entry: Entry, policy: Policy, now: number, cost: number): void {
-    const { name, limit, windowMs } = policy;
-    const kind = kindOf(policy);
-    let state = findState(entry, name, kind);
-    if (state === null) {
-      state = new PolicyState(name, kind);
-      state.next = entry.states;
-      entry.states = state;
-    }
-    let expiresAt: number;
+  private charge(slot: number, policy: Policy, kind: number, now: number, cost: number): void {
+    const { limit, windowMs } = policy;
+    const num = this.num;
+    const at = slot * STRIDE;
     if (kind === TOKEN_BUCKET) {
-      const level = tokenBucketLevel(state.a, state.b, limit, now) + cost * windowMs;
-      state.a = level;
-      state.b = now;
-      expiresAt = now + tokenBucketTtl(level, limit);
+      const level =
+        tokenBucketLevel(num[at] as number, num[at + 1] as number, limit, now) + cost * windowMs;
+      num[at] = level;
+      num[at + 1] = now;
+      num[at + 2] = now + tokenBucketTtl(level, limit);
     } else if (kind === FIXED_WINDOW) {
       const start = fixedWindowStart(now, windowMs);
-      state.b = state.a === start ? state.b + cost : cost;
-      state.a = start;
-      expiresAt = start + windowMs;
+      num[at + 1] = num[at] === start ? (num[at + 1] as number) + cost : cost;
+      num[at] = start;
+      num[at + 2] = start + windowMs;
     } else {
-      let log = state.log;
-      if (log === null) {
+      let log = this.logs[slot];
+      if (log == null) {
         log = new SlidingLog();
-        state.log = log;
+        this.logs[slot] = log;
       }
       log.record(now, cost);
-      expiresAt = log.newest() + windowMs;
+      num[at + 2] = log.newest() + windowMs;
     }
-    if (expiresAt > entry.expiresAt) entry.expiresAt = expiresAt;
+  }
+
+  /** A slot for a new counter: a freed one, a new one, or the least recently used one. */
+  private allocate(key: string, table: Table): number {
+    let slot: number;
+    if (this.free.length > 0) {
+      slot = this.free.pop() as number;
+    } else if (this.used < this.maxKeys) {
+      if (this.used === this.capacity) this.grow();
+      slot = this.used++;
+    } else {
+      slot = this.oldest;
+      this.release(slot);
+      this.free.pop();
+    }
+    const at = slot * STRIDE;
+    this.num[at] = 0;
+    this.num[at + 1] = 0;
+    this.num[at + 2] = 0;
+    this.keys[slot] = key;
+    this.owners[slot] = table;
+    this.logs[slot] = null;
+    table.slots.set(key, slot);
+    this.count++;
+    this.pushNewest(slot);
+    return slot;
+  }
+
+  private grow(): void {
+    const capacity = Math.min(this.maxKeys, Math.max(64, this.capacity * 2));
+    const num = new Float64Array(capacity * STRIDE);
+    num.set(this.num);
+    const prev = new Int32Array(capacity);
+    prev.set(this.prev);
+    const next = new Int32Array(capacity);
+    next.set(this.next);
+    this.num = num;
+    this.prev = prev;
+    this.next = next;
+    this.capacity = capacity;
+  }
+
+  /** Forgets a slot's counter and puts the slot on the free list. */
+  private release(slot: number): void {
+    const table = this.owners[slot];
+    const key = this.keys[slot];
+    if (table != null && key != null) table.slots.delete(key);
+    this.unlink(slot);
+    this.keys[slot] = null;
+    this.owners[slot] = null;
+    this.logs[slot] = null;
+    this.free.push(slot);
+    this.count--;
   }
 
   /** Forgets `key` under every policy. */
   reset(key: string): void {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return;
-    this.#entries.delete(key);
-    this.#unlink(entry);
+    for (const tables of this.tables) {
+      for (const table of tables.values()) {
+        const slot = table.slots.get(key);
+        if (slot !== undefined) this.release(slot);
+      }
+    }
   }
 
-  /** Forgets every key whose state has fully expired; returns how many. Runs on a timer. */
+  /** Forgets every counter whose state has fully expired; returns how many. Runs on a timer. */
   sweep(): number {
-    const now = this.#clock();
+    const now = this.clock();
     let removed = 0;
-    let entry = this.#oldest;
-    while (entry !== null) {
-      const newer = entry.prev;
-      if (entry.expiresAt <= now) {
-        this.#entries.delete(entry.key);
-        this.#unlink(entry);
+    let slot = this.oldest;
+    while (slot !== NONE) {
+      const newer = this.prev[slot] as number;
+      if ((this.num[slot * STRIDE + 2] as number) <= now) {
+        this.release(slot);
         removed++;
       }
-      entry = newer;
+      slot = newer;
     }
     return removed;
   }
 
   /** Stops the sweep timer and forgets everything. */
   async close(): Promise<void> {
-    if (this.#timer !== null) {
-      clearInterval(this.#timer);
-      this.#timer = null;
+    if (this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
     }
-    this.#entries.clear();
-    this.#newest = null;
-    this.#oldest = null;
+    for (const tables of this.tables) tables.clear();
+    this.lastPolicies = null;
+    this.lastTables = [];
+    this.lastKinds = [];
+    this.capacity = 0;
+    this.used = 0;
+    this.count = 0;
+    this.num = new Float64Array(0);
+    this.prev = new Int32Array(0);
+    this.next = new Int32Array(0);
+    this.keys = [];
+    this.owners = [];
+    this.logs = [];
+    this.free = [];
+    this.newest = NONE;
+    this.oldest = NONE;
   }
 
-  #pushNewest(entry: Entry): void {
-    entry.prev = null;
-    entry.next = this.#newest;
-    if (this.#newest !== null) this.#newest.prev = entry;
-    this.#newest = entry;
-    if (this.#oldest === null) this.#oldest = entry;
+  private touch(slot: number): void {
+    if (slot === this.newest) return;
+    this.unlink(slot);
+    this.pushNewest(slot);
   }
 
-  #unlink(entry: Entry): void {
-    const { prev, next } = entry;
-    if (prev !== null) prev.next = next;
-    else if (this.#newest === entry) this.#newest = next;
-    if (next !== null) next.prev = prev;
-    else if (this.#oldest === entry) this.#oldest = prev;
-    entry.prev = null;
-    entry.next = null;
+  private pushNewest(slot: number): void {
+    this.prev[slot] = NONE;
+    this.next[slot] = this.newest;
+    if (this.newest !== NONE) this.prev[this.newest] = slot;
+    this.newest = slot;
+    if (this.oldest === NONE) this.oldest = slot;
   }
 
-  #evictOldest(): void {
-    const oldest = this.#oldest;
-    if (oldest === null) return;
-    this.#entries.delete(oldest.key);
-    this.#unlink(oldest);
+  private unlink(slot: number): void {
+    const prev = this.prev[slot] as number;
+    const next = this.next[slot] as number;
+    if (prev !== NONE) this.next[prev] = next;
+    else if (this.newest === slot) this.newest = next;
+    if (next !== NONE) this.prev[next] = prev;
+    else if (this.oldest === slot) this.oldest = prev;
+    this.prev[slot] = NONE;
+    this.next[slot] = NONE;
   }
 }
