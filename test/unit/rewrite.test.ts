@@ -1,8 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { IncomingMessage as Message } from 'node:http';
 import { Socket } from 'node:net';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GatewayConfigError } from '../../src/errors.js';
+import { normalizePath } from '../../src/route/normalize-path.js';
 import { compilePathMatcher } from '../../src/route/path-matcher.js';
 import { compileRewrite, type Rewriter } from '../../src/route/rewrite.js';
 
@@ -69,6 +71,43 @@ describe('compileRewrite with a template', () => {
   it('refuses a rewrite that is neither a string nor a function', () => {
     const err = configError(() => compileRewrite(42 as unknown as string, '/x', field));
     expect(err.field).toBe(field);
+  });
+});
+
+describe('compileRewrite properties', () => {
+  it('strips a prefix without changing a single escape of the rest', () => {
+    const pattern = '/public{/*path}';
+    const match = compilePathMatcher(pattern, { caseSensitive: true }, 'routes[0].path');
+    const rewrite = compileRewrite('/{*path}', pattern, field);
+    const piece = fc.constantFrom(
+      'a',
+      '%20',
+      '%25',
+      '%2e',
+      '%7E',
+      '%C3%A9',
+      ';',
+      '..',
+      '.',
+      '/',
+      '//',
+      '%3B',
+      'x.y',
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (pieces) => {
+        const path = normalizePath(`/public/${pieces.join('')}`);
+        if (path === null) return;
+        const result = match(path);
+        if (result === null) return; // e.g. '/public/..' resolved away from /public
+        const rewritten = rewrite({ path, params: result.params, req });
+        const rest = path.slice('/public'.length);
+        expect(rewritten).toBe(rest === '' ? '/' : rest);
+        // what the upstream gets is itself normal: nothing double-encoded or decoded
+        expect(normalizePath(rewritten)).toBe(rewritten);
+      }),
+      { numRuns: 1_000 },
+    );
   });
 });
 
