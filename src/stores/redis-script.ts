@@ -2,146 +2,155 @@ import { createHash } from 'node:crypto';
 
 /**
  * The Lua script behind `RedisStore.consume`: every policy of a request in one
- * atomic call, on Redis's clock (`TIME`). It mirrors the pure arithmetic of
- * `src/rate-limit/algorithms/*` line for line.
+ * atomic step, on Redis's clock (`TIME`). It mirrors the pure arithmetic of
+ * `src/rate-limit/algorithms/*` line for line. One call may carry several
+ * requests (decisions that were waiting at the same moment), decided in order.
  *
- * KEYS[1]     the client's index set (names of its policy keys, for reset)
- * KEYS[1 + i] policy i's state key; all share the client's hash tag
- * ARGV[1]     cost
- * ARGV[2..]   per policy: algorithm code (t|f|s), limit, window in ms
+ * ARGV[1]     the number of requests R; then per request: the number of
+ *             policies n, the cost, and per policy: algorithm code (t|f|s),
+ *             limit, window in ms
+ * KEYS        per request: the client's index set (its policy keys, for
+ *             reset), then one state key per policy; all share the client's hash tag
  *
- * Returns a flat array, per policy: allowed (1|0), remaining, resetMs, retryAfterMs.
- * State: token bucket "level at" (a string, token·ms and ms); fixed window
- * "start count"; sliding window a list of timestamps, newest first. Every key
- * gets a TTL: the time until its state is empty again.
+ * Returns a flat array, per request and policy: allowed (1|0), remaining,
+ * resetMs, retryAfterMs. State: token bucket "level at" (token·ms and ms);
+ * fixed window "start count"; sliding window a list of timestamps, newest
+ * first. Every key gets a TTL: the time until its state is empty again.
  */
 export const CONSUME_SCRIPT = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cost = tonumber(ARGV[1])
-local n = #KEYS - 1
 local out = {}
-local admitted = true
-local fresh = {}
-local levels = {}
-local maxWindow = 0
-for i = 1, n do
-  local key = KEYS[i + 1]
-  local base = 2 + (i - 1) * 3
-  local algo = ARGV[base]
-  local limit = tonumber(ARGV[base + 1])
-  local win = tonumber(ARGV[base + 2])
-  if win > maxWindow then maxWindow = win end
-  local allowed, remaining, reset, retry
-  if algo == 't' then
-    local level = 0
-    local v = redis.call('GET', key)
-    if v then
-      local sp = string.find(v, ' ', 1, true)
-      local at = tonumber(string.sub(v, sp + 1))
-      local elapsed = now - at
-      if elapsed < 0 then elapsed = 0 end
-      level = tonumber(string.sub(v, 1, sp - 1)) - elapsed * limit
-      if level < 0 then level = 0 end
-    else
-      fresh[i] = true
-    end
-    local capacity = limit * win
-    local nextLevel = level + cost * win
-    if nextLevel <= capacity then
-      allowed = 1
-      remaining = math.floor((capacity - nextLevel) / win)
-      reset = math.ceil(nextLevel / limit)
-      retry = 0
-      levels[i] = nextLevel
-    else
-      allowed = 0
-      remaining = 0
-      reset = math.ceil(level / limit)
-      if cost > limit then retry = win else retry = math.ceil((nextLevel - capacity) / limit) end
-    end
-  elseif algo == 'f' then
-    local start = now - (now % win)
-    local count = 0
-    local v = redis.call('GET', key)
-    if v then
-      local sp = string.find(v, ' ', 1, true)
-      if tonumber(string.sub(v, 1, sp - 1)) == start then count = tonumber(string.sub(v, sp + 1)) end
-    else
-      fresh[i] = true
-    end
-    reset = start + win - now
-    if count + cost <= limit then
-      allowed = 1
-      remaining = limit - count - cost
-      retry = 0
-      levels[i] = count + cost
-    else
-      allowed = 0
-      remaining = 0
-      if cost > limit then retry = win else retry = reset end
-    end
-  else
-    local cutoff = now - win
-    while true do
-      local last = redis.call('LINDEX', key, -1)
-      if last and tonumber(last) <= cutoff then redis.call('RPOP', key) else break end
-    end
-    local live = redis.call('LLEN', key)
-    if live == 0 then fresh[i] = true end
-    local newest = 0
-    if live > 0 then newest = tonumber(redis.call('LINDEX', key, 0)) end
-    if live + cost <= limit then
-      allowed = 1
-      remaining = limit - live - cost
-      if cost > 0 then reset = win elseif live > 0 then reset = newest + win - now else reset = 0 end
-      retry = 0
-    else
-      allowed = 0
-      remaining = 0
-      reset = newest + win - now
-      if cost > limit then retry = win
-      else retry = tonumber(redis.call('LINDEX', key, limit - cost)) + win - now end
-    end
-  end
-  if allowed == 0 then admitted = false end
-  local o = (i - 1) * 4
-  out[o + 1] = allowed
-  out[o + 2] = remaining
-  out[o + 3] = reset
-  out[o + 4] = retry
-end
-if admitted and cost > 0 then
-  local index = KEYS[1]
+local o = 0
+local k = 1
+local a = 2
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  local cost = tonumber(ARGV[a + 1])
+  local index = KEYS[k]
+  local admitted = true
+  local fresh = {}
+  local levels = {}
+  local maxWindow = 0
   for i = 1, n do
-    local key = KEYS[i + 1]
-    local base = 2 + (i - 1) * 3
+    local key = KEYS[k + i]
+    local base = a + 2 + (i - 1) * 3
     local algo = ARGV[base]
     local limit = tonumber(ARGV[base + 1])
     local win = tonumber(ARGV[base + 2])
+    if win > maxWindow then maxWindow = win end
+    local allowed, remaining, reset, retry
     if algo == 't' then
-      local level = levels[i]
-      redis.call('SET', key, string.format('%d %d', level, now), 'PX', math.ceil(level / limit))
+      local level = 0
+      local v = redis.call('GET', key)
+      if v then
+        local sp = string.find(v, ' ', 1, true)
+        local elapsed = now - tonumber(string.sub(v, sp + 1))
+        if elapsed < 0 then elapsed = 0 end
+        level = tonumber(string.sub(v, 1, sp - 1)) - elapsed * limit
+        if level < 0 then level = 0 end
+      else
+        fresh[i] = true
+      end
+      local capacity = limit * win
+      local nextLevel = level + cost * win
+      if nextLevel <= capacity then
+        allowed = 1
+        remaining = math.floor((capacity - nextLevel) / win)
+        reset = math.ceil(nextLevel / limit)
+        retry = 0
+        levels[i] = nextLevel
+      else
+        allowed = 0
+        remaining = 0
+        reset = math.ceil(level / limit)
+        if cost > limit then retry = win else retry = math.ceil((nextLevel - capacity) / limit) end
+      end
     elseif algo == 'f' then
       local start = now - (now % win)
-      redis.call('SET', key, string.format('%d %d', start, levels[i]), 'PX', start + win - now)
-    else
-      local left = cost
-      local stamp = string.format('%d', now)
-      while left > 0 do
-        local chunk = {}
-        local size = left
-        if size > 1000 then size = 1000 end
-        for j = 1, size do chunk[j] = stamp end
-        redis.call('LPUSH', key, unpack(chunk))
-        left = left - size
+      local count = 0
+      local v = redis.call('GET', key)
+      if v then
+        local sp = string.find(v, ' ', 1, true)
+        if tonumber(string.sub(v, 1, sp - 1)) == start then count = tonumber(string.sub(v, sp + 1)) end
+      else
+        fresh[i] = true
       end
-      redis.call('PEXPIRE', key, win)
+      reset = start + win - now
+      if count + cost <= limit then
+        allowed = 1
+        remaining = limit - count - cost
+        retry = 0
+        levels[i] = count + cost
+      else
+        allowed = 0
+        remaining = 0
+        if cost > limit then retry = win else retry = reset end
+      end
+    else
+      local cutoff = now - win
+      while true do
+        local last = redis.call('LINDEX', key, -1)
+        if last and tonumber(last) <= cutoff then redis.call('RPOP', key) else break end
+      end
+      local live = redis.call('LLEN', key)
+      if live == 0 then fresh[i] = true end
+      local newest = 0
+      if live > 0 then newest = tonumber(redis.call('LINDEX', key, 0)) end
+      if live + cost <= limit then
+        allowed = 1
+        remaining = limit - live - cost
+        if cost > 0 then reset = win elseif live > 0 then reset = newest + win - now else reset = 0 end
+        retry = 0
+      else
+        allowed = 0
+        remaining = 0
+        reset = newest + win - now
+        if cost > limit then retry = win
+        else retry = tonumber(redis.call('LINDEX', key, limit - cost)) + win - now end
+      end
     end
-    if fresh[i] then redis.call('SADD', index, key) end
+    if allowed == 0 then admitted = false end
+    out[o + 1] = allowed
+    out[o + 2] = remaining
+    out[o + 3] = reset
+    out[o + 4] = retry
+    o = o + 4
   end
-  if redis.call('PTTL', index) < maxWindow then redis.call('PEXPIRE', index, maxWindow) end
+  if admitted and cost > 0 then
+    for i = 1, n do
+      local key = KEYS[k + i]
+      local base = a + 2 + (i - 1) * 3
+      local algo = ARGV[base]
+      local limit = tonumber(ARGV[base + 1])
+      local win = tonumber(ARGV[base + 2])
+      if algo == 't' then
+        local level = levels[i]
+        redis.call('SET', key, string.format('%d %d', level, now), 'PX', math.ceil(level / limit))
+      elseif algo == 'f' then
+        local start = now - (now % win)
+        redis.call('SET', key, string.format('%d %d', start, levels[i]), 'PX', start + win - now)
+      else
+        local left = cost
+        local stamp = string.format('%d', now)
+        while left > 0 do
+          local chunk = {}
+          local size = left
+          if size > 1000 then size = 1000 end
+          for j = 1, size do chunk[j] = stamp end
+          redis.call('LPUSH', key, unpack(chunk))
+          left = left - size
+        end
+        redis.call('PEXPIRE', key, win)
+      end
+      if fresh[i] then redis.call('SADD', index, key) end
+    end
+    -- The index outlives every state key it lists: refreshed when less than a window is left.
+    if redis.call('PTTL', index) < maxWindow then redis.call('PEXPIRE', index, 2 * maxWindow) end
+  end
+  k = k + n + 1
+  a = a + 2 + n * 3
 end
 return out
 `;

@@ -64,6 +64,39 @@ function prepare(policies: readonly Policy[]): PreparedPolicies {
   return { suffixes, argv, names, limits };
 }
 
+/** One consume call waiting for its batch. */
+interface Pending {
+  key: string;
+  prepared: PreparedPolicies;
+  cost: number;
+  resolve(decisions: RateLimitDecision[]): void;
+  reject(err: unknown): void;
+}
+
+/** Requests per script call at most (bounds the script's run time and the reply size). */
+const MAX_BATCH = 128;
+
+function decisionsOf(
+  reply: unknown[],
+  offset: number,
+  prepared: PreparedPolicies,
+): RateLimitDecision[] {
+  const n = prepared.names.length;
+  const decisions: RateLimitDecision[] = new Array(n);
+  for (let p = 0; p < n; p++) {
+    const o = offset + p * 4;
+    decisions[p] = {
+      policy: prepared.names[p] as string,
+      allowed: toNumber(reply[o]) === 1,
+      limit: prepared.limits[p] as number,
+      remaining: toNumber(reply[o + 1]),
+      resetMs: toNumber(reply[o + 2]),
+      retryAfterMs: toNumber(reply[o + 3]),
+    };
+  }
+  return decisions;
+}
+
 function toNumber(value: unknown): number {
   return typeof value === 'number' ? value : Number(value);
 }
@@ -95,6 +128,9 @@ export class RedisStore implements RateLimitStore {
   readonly #prefix: string;
   readonly #prepared = new WeakMap<readonly Policy[], PreparedPolicies>();
   #scriptLoaded = false;
+  /** Single-node clients batch; clusters cannot (a call's keys must share one slot). */
+  readonly #batching: boolean;
+  #queue: Pending[] = [];
 
   constructor(options: RedisStoreOptions) {
     const opts = expectObject(options, 'RedisStore');
@@ -129,6 +165,7 @@ export class RedisStore implements RateLimitStore {
       );
     }
     this.#prefix = prefix;
+    this.#batching = this.clientKind === 'ioredis' || this.clientKind === 'node-redis';
   }
 
   /** The Redis key of `key`'s index set; its policy keys are `<this>:<policy name>:<t|f|s>`. */
@@ -136,71 +173,90 @@ export class RedisStore implements RateLimitStore {
     return `${this.#prefix}{${key}}`;
   }
 
-  /** Decides and charges every policy for `key` in one atomic script call. */
-  async consume(
-    key: string,
-    policies: readonly Policy[],
-    cost: number,
-  ): Promise<RateLimitDecision[]> {
+  /**
+   * Decides and charges every policy for `key` in one atomic script call.
+   * With a single-node client, decisions asked for in the same tick travel
+   * together in one call (still one round trip each, fewer script runs).
+   */
+  consume(key: string, policies: readonly Policy[], cost: number): Promise<RateLimitDecision[]> {
     let prepared = this.#prepared.get(policies);
     if (prepared === undefined) {
       prepared = prepare(policies);
       this.#prepared.set(policies, prepared);
     }
-    const n = policies.length;
-    const head = `${this.#prefix}{${key}`;
-    const args: string[] = new Array(4 + n + 1 + prepared.argv.length);
-    args[0] = 'EVALSHA';
-    args[1] = CONSUME_SCRIPT_SHA;
-    args[2] = String(n + 1);
-    args[3] = `${head}}`;
-    let i = 4;
-    for (let p = 0; p < n; p++) args[i++] = head + (prepared.suffixes[p] as string);
-    args[i++] = String(cost);
-    for (const value of prepared.argv) args[i++] = value;
-
-    let reply: unknown;
-    if (this.#scriptLoaded) {
-      try {
-        reply = await this.#send(args);
-      } catch (err) {
-        if (!isNoScript(err)) throw err;
-        reply = await this.#eval(args);
+    return new Promise<RateLimitDecision[]>((resolve, reject) => {
+      const request: Pending = {
+        key,
+        prepared: prepared as PreparedPolicies,
+        cost,
+        resolve,
+        reject,
+      };
+      if (!this.#batching) {
+        this.#run([request]);
+        return;
       }
-    } else {
-      // First call (or after NOSCRIPT): EVAL caches the script on that server; EVALSHA from then on.
-      reply = await this.#eval(args);
-    }
-    return this.#decisions(reply, prepared);
+      this.#queue.push(request);
+      if (this.#queue.length === 1) process.nextTick(this.#flush);
+      else if (this.#queue.length >= MAX_BATCH) this.#flush();
+    });
   }
 
-  async #eval(args: string[]): Promise<unknown> {
+  readonly #flush = (): void => {
+    const batch = this.#queue;
+    if (batch.length === 0) return;
+    this.#queue = [];
+    this.#run(batch);
+  };
+
+  #run(batch: Pending[]): void {
+    const args: string[] = ['EVALSHA', CONSUME_SCRIPT_SHA, '0', String(batch.length)];
+    const keys: string[] = [];
+    for (const request of batch) {
+      const { prepared, key } = request;
+      const head = `${this.#prefix}{${key}`;
+      keys.push(`${head}}`);
+      for (const suffix of prepared.suffixes) keys.push(head + suffix);
+      args.push(String(prepared.names.length), String(request.cost));
+      for (const value of prepared.argv) args.push(value);
+    }
+    args[2] = String(keys.length);
+    args.splice(3, 0, ...keys);
+    this.#call(args).then(
+      (reply) => {
+        let offset = 0;
+        const expected = batch.reduce((sum, r) => sum + r.prepared.names.length * 4, 0);
+        if (!Array.isArray(reply) || reply.length !== expected) {
+          const err = new Error('RedisStore: unexpected reply from the rate limit script');
+          for (const request of batch) request.reject(err);
+          return;
+        }
+        for (const request of batch) {
+          request.resolve(decisionsOf(reply, offset, request.prepared));
+          offset += request.prepared.names.length * 4;
+        }
+      },
+      (err: unknown) => {
+        for (const request of batch) request.reject(err);
+      },
+    );
+  }
+
+  async #call(args: string[]): Promise<unknown> {
+    if (this.#scriptLoaded) {
+      try {
+        return await this.#send(args);
+      } catch (err) {
+        if (!isNoScript(err)) throw err;
+      }
+    }
+    // First call, or the script was flushed: EVAL caches it on that server; EVALSHA from then on.
     const evalArgs = args.slice();
     evalArgs[0] = 'EVAL';
     evalArgs[1] = CONSUME_SCRIPT;
     const reply = await this.#send(evalArgs);
     this.#scriptLoaded = true;
     return reply;
-  }
-
-  #decisions(reply: unknown, prepared: PreparedPolicies): RateLimitDecision[] {
-    const n = prepared.names.length;
-    if (!Array.isArray(reply) || reply.length !== n * 4) {
-      throw new Error('RedisStore: unexpected reply from the rate limit script');
-    }
-    const decisions: RateLimitDecision[] = new Array(n);
-    for (let p = 0; p < n; p++) {
-      const o = p * 4;
-      decisions[p] = {
-        policy: prepared.names[p] as string,
-        allowed: toNumber(reply[o]) === 1,
-        limit: prepared.limits[p] as number,
-        remaining: toNumber(reply[o + 1]),
-        resetMs: toNumber(reply[o + 2]),
-        retryAfterMs: toNumber(reply[o + 3]),
-      };
-    }
-    return decisions;
   }
 
   /** Forgets `key` under every policy (all its keys, found through its index set). */
