@@ -114,8 +114,10 @@ class Route implements CompiledRoute {
   forward(req: GatewayRequest, res: ServerResponse, next: NextFunction, match: RouteMatch): void {
     try {
       const gateway = gatewayContext(req, res);
-      gateway.route = { name: this.name, path: match.path, params: match.params, target: '' };
-      if (this.name === undefined) delete gateway.route.name;
+      gateway.route =
+        this.name === undefined
+          ? { path: match.path, params: match.params, target: '' }
+          : { name: this.name, path: match.path, params: match.params, target: '' };
       if (this.rewrite !== null) {
         const url = req.url ?? '';
         const queryStart = url.indexOf('?');
