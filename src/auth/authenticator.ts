@@ -19,6 +19,7 @@ import {
   type AuthOptions,
   type AuthRequirement,
   type CustomVerifier,
+  expectScopes,
   resolveCommonOptions,
 } from './options.js';
 import {
@@ -138,7 +139,9 @@ export function createAuthenticator(
 
   function step(requirement: AuthRequirement, routeName?: string): Step {
     const optional = requirement.optional;
-    const required = Object.freeze([...requirement.scopes]);
+    // Route scopes end up in a quoted challenge parameter: they must be scope-tokens too.
+    const scopesField = routeName ? `route '${routeName}' auth.scopes` : fieldPath(field, 'scopes');
+    const required = Object.freeze(expectScopes(requirement.scopes, scopesField));
     const forbiddenBearer = { 'WWW-Authenticate': challenges.insufficientScope(required) };
     const missingHeaders = { 'WWW-Authenticate': challenges.missing };
 
