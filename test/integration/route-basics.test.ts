@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { route } from '../../src/route/route.js';
-import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import type { GatewayEvent, GatewayMiddleware, GatewayRequest } from '../../src/types.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { rawGet, rawRequest } from '../helpers/raw-http.js';
 import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -11,6 +11,7 @@ describe.each(EXPRESS_MAJORS)('route() on Express %i', (major) => {
   const events: GatewayEvent[] = [];
   const middlewares: GatewayMiddleware[] = [];
   let deadPort: number;
+  const seenRoutes: unknown[] = [];
 
   beforeAll(async () => {
     upstream = await startUpstream();
@@ -41,8 +42,32 @@ describe.each(EXPRESS_MAJORS)('route() on Express %i', (major) => {
         ),
       );
       app.use('/api', add(route({ path: '/plain/*rest', target: upstream.url, onEvent })));
-      app.use('/api', add(route({ path: '/only-host', host: '*.example.com', target: upstream.url })));
-      app.use('/api', add(route({ path: '/down', target: `http://127.0.0.1:${deadPort}`, onEvent })));
+      app.use(
+        '/api',
+        add(
+          route({
+            name: 'secret-target',
+            path: '/users/:id{/*rest}',
+            target: `http://svc:pa%20ss@127.0.0.1:${upstream.port}`,
+            onEvent,
+            proxy: {
+              on: {
+                proxyReq: (_proxyReq, req) => {
+                  seenRoutes.push((req as GatewayRequest).gateway?.route);
+                },
+              },
+            },
+          }),
+        ),
+      );
+      app.use(
+        '/api',
+        add(route({ path: '/only-host', host: '*.example.com', target: upstream.url })),
+      );
+      app.use(
+        '/api',
+        add(route({ path: '/down', target: `http://127.0.0.1:${deadPort}`, onEvent })),
+      );
       app.use('/api', add(route({ path: '/slow', target: slow.url, timeout: '300ms', onEvent })));
       app.use((_req: unknown, res: { status(n: number): { send(b: string): void } }) => {
         res.status(404).send('host 404');
@@ -145,5 +170,24 @@ describe.each(EXPRESS_MAJORS)('route() on Express %i', (major) => {
     const event = events.find((e) => e.type === 'proxy.response');
     expect(event).toMatchObject({ status: 200, route: 'svc', target: `${upstream.url}/base` });
     expect(event && 'durationMs' in event ? event.durationMs : -1).toBeGreaterThanOrEqual(0);
+  });
+
+  it('sets req.gateway.route and uses target credentials upstream without ever showing them', async () => {
+    const res = await fetch(`${host.url}/api/users/42/a/b?z`);
+    expect(res.status).toBe(200);
+    await res.text();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seenRoutes.at(-1)).toEqual({
+      name: 'secret-target',
+      path: '/users/42/a/b',
+      params: { id: '42', rest: ['a', 'b'] },
+      target: `http://127.0.0.1:${upstream.port}`,
+    });
+    expect(upstream.received[0]?.url).toBe('/users/42/a/b?z');
+    expect(upstream.received[0]?.headers.authorization).toBe(
+      `Basic ${Buffer.from('svc:pa ss').toString('base64')}`,
+    );
+    expect(JSON.stringify(events)).not.toMatch(/pa%20ss|pa ss|svc:/);
+    expect(events.length).toBeGreaterThan(0);
   });
 });
