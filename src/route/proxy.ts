@@ -344,7 +344,11 @@ export class RouteProxy {
     clearConnectTimer(state);
     const { req, res } = state;
     const failure = classifyUpstreamError(err);
-    if (failure.connect) this.pool.markDown(state.target);
+    // Passive health, as nginx's max_fails=1: an unreachable target, or one that kept a request
+    // unanswered past `timeout`, is skipped for the cooldown (never the only target of a route).
+    if (failure.connect || (failure.code === 'gateway_timeout' && !res.headersSent)) {
+      this.pool.markDown(state.target);
+    }
     if (!state.tunnel && !res.headersSent && state.replayable && IDEMPOTENT.has(req.method ?? '')) {
       const stale =
         !state.staleRetried &&

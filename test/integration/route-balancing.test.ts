@@ -27,14 +27,18 @@ describe('route() balancing, passive health and retries', () => {
   let b: Upstream;
   let c: Upstream;
   let resetter: Upstream;
+  let slow: Upstream;
   const events: GatewayEvent[] = [];
   let deadPort: number;
   let deadPort2: number;
   let revivePort: number;
 
   beforeAll(async () => {
-    for (let i = 0; i < 4; i++) upstreams.push(await startUpstream());
-    [a, b, c, resetter] = upstreams as [Upstream, Upstream, Upstream, Upstream];
+    for (let i = 0; i < 5; i++) upstreams.push(await startUpstream());
+    [a, b, c, resetter, slow] = upstreams as [Upstream, Upstream, Upstream, Upstream, Upstream];
+    slow.handle((_req, res) => {
+      setTimeout(() => res.end('late'), 1_000).unref();
+    });
     resetter.handle((req) => req.socket.destroy());
     deadPort = await closedPort();
     deadPort2 = await closedPort();
@@ -67,6 +71,7 @@ describe('route() balancing, passive health and retries', () => {
         }),
       );
       app.use(add({ path: '/reset', target: [resetter.url, c.url], retries: 3 }));
+      app.use(add({ path: '/slow-pair', target: [slow.url, c.url], timeout: '200ms' }));
     });
   });
 
@@ -163,5 +168,13 @@ describe('route() balancing, passive health and retries', () => {
     expect(post.status).toBe(502);
     expect(resetter.received).toHaveLength(1);
     expect(c.received).toHaveLength(0);
+  });
+
+  it('skips a target that left a request unanswered past timeout (504)', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push(await get(`${host.url}/slow-pair`));
+    expect(statuses).toEqual([504, 200, 200, 200, 200]);
+    expect(slow.received).toHaveLength(1);
+    expect(c.received).toHaveLength(4);
   });
 });
