@@ -10,7 +10,14 @@ import {
 } from '../options.js';
 import type { GatewayEventListener, GatewayRequest, Principal } from '../types.js';
 
-/** One API key: a consumer id and either the key itself or its `hashApiKey()` digest. */
+/**
+ * One API key: a consumer id and either the key itself or its `hashApiKey()`
+ * digest (preferred: the plain key then never needs to be in your config).
+ * Defaults: `scopes: []`, no plan, no metadata.
+ *
+ * @example
+ * { id: 'billing-svc', hash: hashApiKey(process.env.BILLING_KEY!), scopes: ['orders:read'], plan: 'pro' }
+ */
 export type ApiKeyEntry = {
   /** Consumer id: becomes `principal.id` and `X-Consumer-Id`. Unique in the list. */
   id: string;
@@ -26,6 +33,12 @@ export type ApiKeyEntry = {
  * Looks a presented key up elsewhere (a database). Returns the principal, or
  * `null` for an unknown key (401). The principal's `type` is set to `'apiKey'`.
  * Throwing or rejecting answers 500.
+ *
+ * @example
+ * const keys: ApiKeyVerifier = async (key) => {
+ *   const row = await db.keyByHash(hashApiKey(key));
+ *   return row ? { id: row.owner, type: 'apiKey', scopes: row.scopes } : null;
+ * };
  */
 export type ApiKeyVerifier = (
   key: string,
@@ -47,7 +60,13 @@ export interface ApiKeyOptions {
   keys: readonly ApiKeyEntry[] | ApiKeyVerifier;
 }
 
-/** JWS algorithms accepted in `jwt.algorithms` (`none` never is). */
+/**
+ * JWS algorithms accepted in `jwt.algorithms` (`none` never is). No default:
+ * the allow-list is required.
+ *
+ * @example
+ * const algorithms: JwtAlgorithm[] = ['RS256', 'PS256'];
+ */
 export type JwtAlgorithm =
   | 'HS256'
   | 'HS384'
@@ -64,7 +83,13 @@ export type JwtAlgorithm =
   | 'EdDSA'
   | 'Ed25519';
 
-/** Exactly one key source: a shared secret (HS*), a PEM public key, or a remote JWKS. */
+/**
+ * Exactly one key source: a shared secret (HS*), a PEM public key, or a
+ * remote JWKS. No default.
+ *
+ * @example
+ * { jwksUri: 'https://idp.example.com/.well-known/jwks.json' }
+ */
 export type JwtKeySource =
   | { secret: string; publicKey?: never; jwksUri?: never }
   | { publicKey: string; secret?: never; jwksUri?: never }
@@ -98,7 +123,12 @@ export type JwtOptions = JwtKeySource & {
   jwksMaxAge?: Duration;
 };
 
-/** A Basic user; `passwordHash` comes from `hashPassword()`. */
+/**
+ * A Basic user; `passwordHash` comes from `hashPassword()`. Default `scopes: []`.
+ *
+ * @example
+ * { username: 'ops', passwordHash: hashPassword('correct horse battery staple'), scopes: ['admin'] }
+ */
 export interface BasicUser {
   username: string;
   passwordHash: string;
@@ -110,6 +140,10 @@ export interface BasicUser {
 /**
  * Checks a Basic username and password elsewhere. Returns the principal or
  * `null` (401); its `type` is set to `'basic'`. Throwing answers 500.
+ *
+ * @example
+ * const users: BasicVerifier = async (username, password) =>
+ *   (await ldap.bind(username, password)) ? { id: username, type: 'basic', scopes: [] } : null;
  */
 export type BasicVerifier = (
   username: string,
@@ -133,6 +167,12 @@ export interface BasicOptions {
  * A custom strategy, tried last: returns a principal, or `null` when it does
  * not authenticate the request (then the request counts as carrying no
  * credentials). Its `type` is set to `'custom'`. Throwing answers 500.
+ *
+ * @example
+ * const verify: CustomVerifier = async (req) => {
+ *   const session = await sessions.get(req.headers.cookie);
+ *   return session ? { id: session.userId, type: 'custom', scopes: session.scopes } : null;
+ * };
  */
 export type CustomVerifier = (req: GatewayRequest) => Principal | null | Promise<Principal | null>;
 
@@ -162,7 +202,13 @@ export interface AuthOptions {
   onEvent?: GatewayEventListener;
 }
 
-/** What a route requires; `createGateway` builds one per route. */
+/**
+ * What a route requires; `createGateway` builds one per route. Default: the
+ * options' own `{ optional: false, scopes: [] }`.
+ *
+ * @example
+ * authenticator.step({ optional: false, scopes: ['orders:read'] }, 'orders');
+ */
 export interface AuthRequirement {
   optional: boolean;
   scopes: readonly string[];

@@ -115,6 +115,37 @@ describe.each(EXPRESS_MAJORS)('Basic and strategy order on Express %i', (major) 
   });
 });
 
+describe('Basic with a check function', () => {
+  it('accepts what it returns, refuses null, answers 500 when it throws', async () => {
+    const app = await startAuthApp({
+      basic: {
+        users: async (username, password) => {
+          if (username === 'boom') throw new Error(`backend down for ${password}`);
+          return username === 'ldap-user' && password === 'pässwörd'
+            ? { id: 'ldap-user', type: 'custom', scopes: ['x'] }
+            : null;
+        },
+      },
+    });
+    try {
+      expect(
+        (await app.get('/api/x', { authorization: basic('ldap-user', 'pässwörd') })).status,
+      ).toBe(200);
+      expect(app.upstream.received[0]?.headers['x-consumer-id']).toBe('ldap-user');
+      expect(app.events[0]).toMatchObject({ type: 'auth.succeeded', strategy: 'basic' });
+      const wrong = await app.get('/api/x', { authorization: basic('ldap-user', 'nope') });
+      expect(wrong.status).toBe(401);
+      expect(wrong.headers.get('www-authenticate')).toBe('Basic realm="api", charset="UTF-8"');
+      const boom = await app.get('/api/x', { authorization: basic('boom', 'secret-pass') });
+      expect(boom.status).toBe(500);
+      expect(await visible(boom, app.events)).not.toContain('secret-pass');
+      expect(app.upstream.received).toHaveLength(1);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('optional authentication', () => {
   let app: AuthApp;
   beforeAll(async () => {
