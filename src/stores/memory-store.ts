@@ -151,7 +151,20 @@ export class MemoryStore implements RateLimitStore {
       decisions[i] = decision;
       if (!decision.allowed) admitted = false;
     }
-    if (admitted) {
+    if (!admitted) {
+      // Nothing is charged: the policies that would admit report what is left now.
+      for (let i = 0; i < n; i++) {
+        if ((decisions[i] as RateLimitDecision).allowed) {
+          decisions[i] = this.decide(
+            scratch[i] as number,
+            policies[i] as Policy,
+            kinds[i] as number,
+            now,
+            0,
+          );
+        }
+      }
+    } else {
       for (let i = 0; i < n; i++) {
         let slot = scratch[i] as number;
         if (slot === NONE) slot = this.allocate(key, tables[i] as Table);

@@ -32,6 +32,9 @@ for r = 1, tonumber(ARGV[1]) do
   local admitted = true
   local fresh = {}
   local levels = {}
+  local now0 = {}
+  local reset0 = {}
+  local first = o
   local maxWindow = 0
   for i = 1, n do
     local key = KEYS[k + i]
@@ -54,6 +57,8 @@ for r = 1, tonumber(ARGV[1]) do
         fresh[i] = true
       end
       local capacity = limit * win
+      now0[i] = math.floor((capacity - level) / win)
+      reset0[i] = math.ceil(level / limit)
       local nextLevel = level + cost * win
       if nextLevel <= capacity then
         allowed = 1
@@ -78,6 +83,8 @@ for r = 1, tonumber(ARGV[1]) do
         fresh[i] = true
       end
       reset = start + win - now
+      now0[i] = limit - count
+      reset0[i] = reset
       if count + cost <= limit then
         allowed = 1
         remaining = limit - count - cost
@@ -98,6 +105,8 @@ for r = 1, tonumber(ARGV[1]) do
       if live == 0 then fresh[i] = true end
       local newest = 0
       if live > 0 then newest = tonumber(redis.call('LINDEX', key, 0)) end
+      now0[i] = limit - live
+      if live > 0 then reset0[i] = newest + win - now else reset0[i] = 0 end
       if live + cost <= limit then
         allowed = 1
         remaining = limit - live - cost
@@ -118,7 +127,16 @@ for r = 1, tonumber(ARGV[1]) do
     out[o + 4] = retry
     o = o + 4
   end
-  if admitted and cost > 0 then
+  if not admitted then
+    -- Nothing is charged: the policies that would admit report what is left now.
+    for i = 1, n do
+      local at = first + (i - 1) * 4
+      if out[at + 1] == 1 then
+        out[at + 2] = now0[i]
+        out[at + 3] = reset0[i]
+      end
+    end
+  elseif cost > 0 then
     for i = 1, n do
       local key = KEYS[k + i]
       local base = a + 2 + (i - 1) * 3

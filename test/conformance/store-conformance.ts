@@ -203,6 +203,8 @@ export function runStoreConformance(label: string, open: () => Promise<StoreHarn
       const refused = await consume(key, all);
       expect(refused.map((d) => d.policy)).toEqual(['wide', 'narrow', 'slide']);
       expect(refused.map((d) => d.allowed)).toEqual([true, false, true]);
+      // The policies that would admit report what is left now (nothing was charged).
+      expect(refused.map((d) => d.remaining)).toEqual([8, 0, 8]);
       // The refused request left wide and slide untouched: still 8 left before this one.
       const [w] = await consume(key, [wide]);
       const [s] = await consume(key, [slide]);
