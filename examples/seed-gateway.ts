@@ -47,17 +47,23 @@ const server = app.listen(GATEWAY_PORT, '127.0.0.1', () => {
   const base = `http://127.0.0.1:${GATEWAY_PORT}/api`;
   console.log(`portcullis demo gateway on ${base}`);
   console.log(`  public service  :${PUBLIC_PORT}  -> ${base}/public/...   (no key, no limit)`);
-  console.log(`  private service :${PRIVATE_PORT}  -> ${base}/private/...  (API key, 5 requests/minute)`);
+  console.log(
+    `  private service :${PRIVATE_PORT}  -> ${base}/private/...  (API key, 5 requests/minute)`,
+  );
   console.log(`\nDemo API key for consumer "alice": ${ALICE_KEY}\n`);
   console.log('Try:');
   console.log(`  curl -i ${base}/public/hello`);
   console.log(`  curl -i ${base}/private/orders                        # 401: no key`);
   console.log(`  curl -i -H 'x-api-key: ${ALICE_KEY}' ${base}/private/orders   # 200`);
-  console.log(`  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code}\\n' -H 'x-api-key: ${ALICE_KEY}' ${base}/private/orders; done   # ... 429`);
+  console.log(
+    `  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code}\\n' -H 'x-api-key: ${ALICE_KEY}' ${base}/private/orders; done   # ... 429`,
+  );
   console.log('\nCtrl-C to stop.');
 });
 server.on('error', (err) => {
-  console.error(`Could not listen on :${GATEWAY_PORT}: ${err.message} (set PORT to use another port)`);
+  console.error(
+    `Could not listen on :${GATEWAY_PORT}: ${err.message} (set PORT to use another port)`,
+  );
   void shutdown(1);
 });
 

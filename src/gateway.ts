@@ -24,7 +24,7 @@ import { admitRequest } from './route/admit-request.js';
 import type { RouteOptions } from './route/options.js';
 import { type CompiledRoute, compileRoute, type RouteMatch } from './route/route.js';
 import { MemoryStore } from './stores/memory-store.js';
-import type { RateLimitStore } from './stores/types.js';
+import { assertRateLimitStore, type RateLimitStore } from './stores/types.js';
 import type {
   GatewayEventListener,
   GatewayMiddleware,
@@ -121,7 +121,7 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
       }
       return sharedStore;
     };
-    if (config.store !== undefined) expectObject(config.store as unknown, 'store');
+    if (config.store !== undefined) assertRateLimitStore(config.store, 'store');
 
     // The default policy is one limiter shared by every route that inherits it,
     // so a client's budget is counted once across those routes.

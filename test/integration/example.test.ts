@@ -15,10 +15,19 @@ describe('examples/seed-gateway.ts', () => {
   let key = '';
 
   beforeAll(async () => {
-    const [gatewayPort, publicPort, privatePort] = [await closedPort(), await closedPort(), await closedPort()];
+    const [gatewayPort, publicPort, privatePort] = [
+      await closedPort(),
+      await closedPort(),
+      await closedPort(),
+    ];
     child = spawn(process.execPath, ['--import', 'tsx', 'examples/seed-gateway.ts'], {
       cwd: repo,
-      env: { ...process.env, PORT: String(gatewayPort), PUBLIC_PORT: String(publicPort), PRIVATE_PORT: String(privatePort) },
+      env: {
+        ...process.env,
+        PORT: String(gatewayPort),
+        PUBLIC_PORT: String(publicPort),
+        PRIVATE_PORT: String(privatePort),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.on('data', (d: Buffer) => {
@@ -29,7 +38,8 @@ describe('examples/seed-gateway.ts', () => {
     });
     const deadline = Date.now() + 20_000;
     while (!/Ctrl-C to stop/.test(output)) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`example did not start:\n${output}`);
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`example did not start:\n${output}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     base = `http://127.0.0.1:${gatewayPort}/api`;
@@ -50,7 +60,12 @@ describe('examples/seed-gateway.ts', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) {
       const res = await fetch(`${base}/private/orders`, { headers: { 'x-api-key': key } });
-      if (i === 0) expect(await res.json()).toMatchObject({ service: 'private', consumer: 'alice', receivedApiKey: false });
+      if (i === 0)
+        expect(await res.json()).toMatchObject({
+          service: 'private',
+          consumer: 'alice',
+          receivedApiKey: false,
+        });
       else await res.arrayBuffer();
       statuses.push(res.status);
     }

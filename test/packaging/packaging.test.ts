@@ -21,13 +21,25 @@ beforeAll(async () => {
     cwd: repo,
     maxBuffer: 16 * 1024 * 1024,
   });
-  const packed = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const packed = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{
+    filename: string;
+    files: Array<{ path: string }>;
+  }>;
   const first = packed[0];
   if (!first) throw new Error('npm pack reported nothing');
   tarball = join(workDir, first.filename);
   const files = first.files.map((f) => f.path);
   // The tarball ships the built entry points and nothing of the sources or tests.
-  expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'package.json', 'README.md']));
+  expect(files).toEqual(
+    expect.arrayContaining([
+      'dist/index.js',
+      'dist/index.cjs',
+      'dist/index.d.ts',
+      'dist/index.d.cts',
+      'package.json',
+      'README.md',
+    ]),
+  );
   expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/'))).toBe(false);
 }, 180_000);
 
@@ -103,11 +115,23 @@ void err.code;
 async function consumer(expressMajor: 4 | 5): Promise<string> {
   const dir = join(workDir, `express${expressMajor}`);
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: `consumer-express${expressMajor}`, private: true }));
+  await writeFile(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: `consumer-express${expressMajor}`, private: true }),
+  );
   const typesMajor = expressMajor === 5 ? '^5' : '^4';
   await run(
     'npm',
-    ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `express@^${expressMajor}`, `@types/express@${typesMajor}`, '@types/node@^20'],
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      tarball,
+      `express@^${expressMajor}`,
+      `@types/express@${typesMajor}`,
+      '@types/node@^20',
+    ],
     { cwd: dir, maxBuffer: 16 * 1024 * 1024 },
   );
   await writeFile(join(dir, 'esm.mjs'), ESM);
@@ -116,7 +140,15 @@ async function consumer(expressMajor: 4 | 5): Promise<string> {
   await writeFile(
     join(dir, 'tsconfig.json'),
     JSON.stringify({
-      compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, skipLibCheck: false, types: ['node'] },
+      compilerOptions: {
+        strict: true,
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        target: 'es2022',
+        noEmit: true,
+        skipLibCheck: false,
+        types: ['node'],
+      },
       files: ['consumer.ts'],
     }),
   );
