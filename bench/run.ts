@@ -8,16 +8,18 @@
 // 3. Memory per tracked key (bench/memory.ts), in its own process with --expose-gc.
 // Results go to the terminal and to bench/RESULTS.md.
 //
-// Knobs (environment): BENCH_DURATION (s per measurement, default 7), BENCH_WARMUP (s, 2),
+// Knobs (environment): BENCH_DURATION (s per measurement, default 6), BENCH_WARMUP (s, 2),
 // BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_SCENARIOS (comma list), BENCH_SECTIONS
 // (e2e,decisions,memory), BENCH_LOADGEN (wrk|autocannon), BENCH_OUT (results file).
 
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { DecisionsResult } from './decisions.js';
 import {
+  askCpuMicros,
   firstReport,
   forkTs,
   installCleanupHandlers,
@@ -34,7 +36,12 @@ import {
   runLoad,
 } from './lib/load.js';
 import { currentLoad, machineInfo } from './lib/machine.js';
-import { type RunSettings, renderReport, type ScenarioOutcome } from './lib/report.js';
+import {
+  type MeasuredRun,
+  type RunSettings,
+  renderReport,
+  type ScenarioOutcome,
+} from './lib/report.js';
 import { SCENARIO_INFO, SCENARIOS, type ScenarioName } from './lib/scenarios.js';
 import type { MemoryResult } from './memory.js';
 
@@ -57,7 +64,7 @@ function envList(name: string, all: readonly string[]): string[] {
 }
 
 const settings: RunSettings = {
-  durationSec: envNumber('BENCH_DURATION', 7),
+  durationSec: envNumber('BENCH_DURATION', 6),
   warmupSec: envNumber('BENCH_WARMUP', 2),
   rounds: Math.round(envNumber('BENCH_ROUNDS', 3)),
   connections: Math.round(envNumber('BENCH_CONNECTIONS', 50)),
@@ -92,11 +99,17 @@ async function redisStatus(): Promise<string | null> {
   }
 }
 
-async function startUpstream(): Promise<{ port: number; stop: () => Promise<void> }> {
+interface Upstream {
+  port: number;
+  child: ChildProcess;
+  stop: () => Promise<void>;
+}
+
+async function startUpstream(): Promise<Upstream> {
   const child = forkTs(here('./upstream.ts'), []);
   const first = await firstReport(child, 20_000);
   if (first.type !== 'ready') throw new Error(`upstream did not start: ${JSON.stringify(first)}`);
-  return { port: first.port, stop: () => stopChild(child) };
+  return { port: first.port, child, stop: () => stopChild(child) };
 }
 
 /** Checks the scenario answers what it should, so no error path is ever timed. */
@@ -130,15 +143,18 @@ function describeBadLoad(result: LoadResult): string | null {
 
 async function measureScenario(
   name: ScenarioName,
-  upstreamPort: number,
+  upstream: Upstream,
   generator: LoadGenerator,
 ): Promise<
-  { kind: 'ok'; result: LoadResult } | { kind: 'unavailable' | 'failed'; reason: string }
+  { kind: 'ok'; result: MeasuredRun } | { kind: 'unavailable' | 'failed'; reason: string }
 > {
-  let port = upstreamPort;
+  let port = upstream.port;
   let stop = async (): Promise<void> => {};
+  // For `direct` the upstream is the server under load.
+  let server = upstream.child;
   if (name !== 'direct') {
-    const child = forkTs(here('./server.ts'), [name, String(upstreamPort), `${runId}${name}:`]);
+    const child = forkTs(here('./server.ts'), [name, String(upstream.port), `${runId}${name}:`]);
+    server = child;
     stop = () => stopChild(child);
     try {
       const first = await firstReport(child, 30_000);
@@ -167,10 +183,19 @@ async function measureScenario(
     const warm = await runLoad(generator, { ...load, durationSec: settings.warmupSec });
     const warmProblem = describeBadLoad(warm);
     if (warmProblem) return { kind: 'failed', reason: `during warm-up: ${warmProblem}` };
+    const cpuBefore = await Promise.all([askCpuMicros(server), askCpuMicros(upstream.child)]);
     const result = await runLoad(generator, { ...load, durationSec: settings.durationSec });
+    const cpuAfter = await Promise.all([askCpuMicros(server), askCpuMicros(upstream.child)]);
     const problem = describeBadLoad(result);
     if (problem) return { kind: 'failed', reason: `during measurement: ${problem}` };
-    return { kind: 'ok', result };
+    return {
+      kind: 'ok',
+      result: {
+        ...result,
+        serverCpuUsPerRequest: (cpuAfter[0] - cpuBefore[0]) / result.completed,
+        upstreamCpuUsPerRequest: (cpuAfter[1] - cpuBefore[1]) / result.completed,
+      },
+    };
   } finally {
     await stop();
   }
@@ -198,12 +223,13 @@ async function runEndToEnd(): Promise<Record<ScenarioName, ScenarioOutcome>> {
         const outcome = outcomes[name];
         if (outcome.unavailable || outcome.failed) continue;
         process.stdout.write(`  round ${round + 1}/${settings.rounds}  ${name.padEnd(20)} `);
-        const measured = await measureScenario(name, upstream.port, settings.loadGenerator);
+        const measured = await measureScenario(name, upstream, settings.loadGenerator);
         if (measured.kind === 'ok') {
           outcome.runs.push(measured.result);
           const r = measured.result;
           process.stdout.write(
-            `${Math.round(r.requestsPerSec)} req/s  p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms\n`,
+            `${Math.round(r.requestsPerSec)} req/s  p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms  ` +
+              `server CPU ${Math.round(r.serverCpuUsPerRequest)} µs/req\n`,
           );
         } else if (measured.kind === 'unavailable') {
           outcome.unavailable = measured.reason;

@@ -10,7 +10,7 @@ import { rateLimit as expressRateLimit } from 'express-rate-limit';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import { Redis } from 'ioredis';
 import { RedisStore as RateLimitRedisStore, type RedisReply } from 'rate-limit-redis';
-import { exitWithParent, report } from './lib/children.js';
+import { answerCpuQueries, exitWithParent, report } from './lib/children.js';
 import {
   BENCH_KEY,
   NEVER_REACHED_LIMIT,
@@ -169,6 +169,7 @@ async function build(scenario: ScenarioName): Promise<Built> {
 let server: Server | null = null;
 let closeStack: () => Promise<void> = async () => {};
 
+answerCpuQueries();
 exitWithParent(async () => {
   if (server) {
     server.closeAllConnections();

@@ -2,7 +2,7 @@
 // answering a small fixed JSON body, run in its own process. Started by run.ts and profile.ts.
 
 import { createServer } from 'node:http';
-import { exitWithParent, report } from './lib/children.js';
+import { answerCpuQueries, exitWithParent, report } from './lib/children.js';
 import { UPSTREAM_BODY } from './lib/constants.js';
 
 const body = Buffer.from(UPSTREAM_BODY);
@@ -26,6 +26,7 @@ server.listen(0, '127.0.0.1', () => {
   report({ type: 'ready', port: address.port });
 });
 
+answerCpuQueries();
 exitWithParent(
   () =>
     new Promise((resolve) => {

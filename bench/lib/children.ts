@@ -13,7 +13,8 @@ const running = new Set<ChildProcess>();
 export type ChildReport =
   | { type: 'ready'; port: number }
   | { type: 'unavailable'; reason: string }
-  | { type: 'result'; data: unknown };
+  | { type: 'result'; data: unknown }
+  | { type: 'cpu'; id: number; micros: number };
 
 export interface ForkOptions {
   /** Extra Node flags, e.g. `--cpu-prof`. */
@@ -122,4 +123,43 @@ export function exitWithParent(close: () => Promise<void>): void {
 /** For a child: send a report to the parent. */
 export function report(message: ChildReport): void {
   process.send?.(message);
+}
+
+/** This process's CPU time so far (user + system), in microseconds. */
+export function cpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
+/** For a child: answer the parent's `{ cpu: id }` with this process's CPU time. */
+export function answerCpuQueries(): void {
+  process.on('message', (message: unknown) => {
+    const id = (message as { cpu?: unknown } | null)?.cpu;
+    if (typeof id === 'number') report({ type: 'cpu', id, micros: cpuMicros() });
+  });
+}
+
+let nextCpuQuery = 1;
+
+/**
+ * A child's CPU time so far (user + system, microseconds): CPU per request stays meaningful
+ * when other work on the machine makes requests per second swing.
+ */
+export function askCpuMicros(child: ChildProcess, timeoutMs = 5000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off('message', onMessage);
+      reject(new Error(`child ${child.pid} did not report its CPU time`));
+    }, timeoutMs);
+    const id = nextCpuQuery++;
+    const onMessage = (message: unknown): void => {
+      const m = message as ChildReport; // our own children send only ChildReport objects
+      if (m.type !== 'cpu' || m.id !== id) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(m.micros);
+    };
+    child.on('message', onMessage);
+    child.send({ cpu: id });
+  });
 }
