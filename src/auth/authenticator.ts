@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { GatewayConfigError } from '../errors.js';
 import { isListening } from '../events.js';
-import { expectFunction, expectObject, fieldPath } from '../options.js';
+import { expectFunction, expectObject, fieldPath, isPlainObject } from '../options.js';
 import type { InternalContext, Step } from '../pipeline.js';
 import { gatewayContext } from '../request-id.js';
 import type { GatewayContext, GatewayRequest, Principal, PrincipalType } from '../types.js';
@@ -132,6 +132,9 @@ export function createAuthenticator(
         // Keep the key out of the host's access logs too.
         const original = req.originalUrl;
         if (original?.includes('?')) req.originalUrl = removeQueryParam(original, query);
+        // Express 4 parsed req.query before us; later host handlers must not see the key there either.
+        const parsed = (req as { query?: unknown }).query;
+        if (isPlainObject(parsed) && Object.hasOwn(parsed, query)) delete parsed[query];
       }
     }
     if (stripAuthorization && headers.authorization !== undefined) delete headers.authorization;

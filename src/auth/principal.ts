@@ -1,4 +1,3 @@
-import { isPlainObject } from '../options.js';
 import type { Principal, PrincipalType } from '../types.js';
 
 /**
@@ -7,7 +6,7 @@ import type { Principal, PrincipalType } from '../types.js';
  * bug: answered 500, never trusted).
  */
 export function normalizePrincipal(value: unknown, type: PrincipalType): Principal | undefined {
-  if (!isPlainObject(value) && !(value !== null && typeof value === 'object')) return undefined;
+  if (value === null || typeof value !== 'object') return undefined;
   const v = value as Record<string, unknown>;
   if (typeof v.id !== 'string' || v.id.length === 0) return undefined;
   let scopes: string[] = [];

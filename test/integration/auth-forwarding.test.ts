@@ -140,6 +140,33 @@ describe('forwarding options', () => {
   });
 });
 
+describe.each(EXPRESS_MAJORS)('the query key in later host handlers (Express %i)', (major) => {
+  it('is gone from req.url, req.originalUrl and req.query', async () => {
+    const mw = authenticate({ apiKey: { keys: [{ id: 'alice', key: KEY }], query: 'api_key' } });
+    const host = await startHost((a) => {
+      a.use(
+        '/api',
+        mw,
+        (
+          req: { url: string; originalUrl: string; query: Record<string, unknown> },
+          res: { json(v: unknown): void },
+        ) => res.json({ url: req.url, originalUrl: req.originalUrl, query: req.query }),
+      );
+    }, major);
+    try {
+      const res = await fetch(`${host.url}/api/p?api_key=${KEY}&z=9`);
+      expect(await res.json()).toEqual({
+        url: '/p?z=9',
+        originalUrl: '/api/p?z=9',
+        query: { z: '9' },
+      });
+    } finally {
+      await mw.close();
+      await host.close();
+    }
+  });
+});
+
 describe('createAuthenticator for routes without auth', () => {
   let upstream: Upstream;
   let host: Host;
