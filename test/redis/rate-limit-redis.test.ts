@@ -1,0 +1,289 @@
+import type { ServerResponse } from 'node:http';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RateLimitOptions } from '../../src/rate-limit/options.js';
+import { rateLimit } from '../../src/rate-limit/rate-limit.js';
+import { RedisStore } from '../../src/stores/redis-store.js';
+import type { Algorithm, Policy } from '../../src/stores/types.js';
+import type { GatewayEvent, GatewayRequest } from '../../src/types.js';
+import { type GatewayProcess, startGatewayProcess } from '../helpers/gateway-process.js';
+import { type Host, startHost } from '../helpers/host.js';
+import { requireRedis, uniquePrefix } from '../helpers/redis.js';
+import { closedPort } from '../helpers/upstream.js';
+
+const hasRedis = await requireRedis('rateLimit with RedisStore');
+const PREFIX = uniquePrefix('rl-redis');
+
+let admin: Redis;
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+/** An Express host with rateLimit() on `store`, keyed to one shared client; counts what reached the handler. */
+async function host(
+  options: RateLimitOptions,
+): Promise<{ h: Host; reached: () => number; events: GatewayEvent[] }> {
+  let reached = 0;
+  const events: GatewayEvent[] = [];
+  const limiter = rateLimit({
+    key: () => 'one-client',
+    ...options,
+    onEvent: (e) => events.push(e),
+  });
+  const h = await startHost((app) => {
+    app.use(limiter);
+    app.use((_req: GatewayRequest, res: ServerResponse) => {
+      reached++;
+      res.end('ok');
+    });
+  });
+  cleanups.push(async () => {
+    await h.close();
+    await limiter.close();
+  });
+  return { h, reached: () => reached, events };
+}
+
+function quietClient(port: number, extra: Record<string, unknown> = {}): Redis {
+  const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, ...extra });
+  client.on('error', () => {});
+  cleanups.push(async () => {
+    client.disconnect();
+  });
+  return client;
+}
+
+describe.skipIf(!hasRedis)('rateLimit() with RedisStore', () => {
+  beforeAll(() => {
+    admin = new Redis({ host: '127.0.0.1', port: 6379 });
+  });
+  afterAll(async () => {
+    const keys = await admin.keys(`${PREFIX}*`);
+    if (keys.length > 0) await admin.del(...keys);
+    admin.disconnect();
+  });
+
+  it('two gateway processes sharing one Redis admit exactly 10 of 100 concurrent requests', async () => {
+    const prefix = `${PREFIX}two:`;
+    const processes: GatewayProcess[] = await Promise.all([
+      startGatewayProcess('rate-limit-redis-server.ts', { RL_PREFIX: prefix, RL_LIMIT: '10' }),
+      startGatewayProcess('rate-limit-redis-server.ts', {
+        RL_PREFIX: prefix,
+        RL_LIMIT: '10',
+        RL_CLIENT: 'node-redis',
+      }),
+    ]);
+    cleanups.push(async () => {
+      await Promise.all(processes.map((p) => p.stop()));
+    });
+    const responses = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        fetch(`http://127.0.0.1:${processes[i % 2]?.port}/x`).then(async (r) => ({
+          status: r.status,
+          body: await r.text(),
+        })),
+      ),
+    );
+    const ok = responses.filter((r) => r.status === 200);
+    expect(ok).toHaveLength(10);
+    expect(responses.filter((r) => r.status === 429)).toHaveLength(90);
+    // Every admitted request carried its decision; the admissions came from the two processes.
+    const bodies = ok.map((r) => JSON.parse(r.body) as { pid: number; rateLimit: unknown[] });
+    for (const body of bodies) expect(body.rateLimit).toHaveLength(1);
+    expect(new Set(bodies.map((b) => b.pid)).has(process.pid)).toBe(false);
+    expect(processes.every((p) => p.child.exitCode === null)).toBe(true);
+  });
+
+  it.each<Algorithm>(['token-bucket', 'fixed-window', 'sliding-window'])(
+    '%s admits exactly 10 of 100 concurrent requests through one process',
+    async (algorithm) => {
+      const client = new Redis({ host: '127.0.0.1', port: 6379 });
+      cleanups.push(async () => {
+        client.disconnect();
+      });
+      const store = new RedisStore({ client, prefix: `${PREFIX}one-${algorithm}:` });
+      const { h, reached } = await host({ limit: 10, window: '1m', algorithm, store });
+      const statuses = await Promise.all(
+        Array.from({ length: 100 }, () => fetch(h.url).then((r) => r.status)),
+      );
+      expect(statuses.filter((s) => s === 200)).toHaveLength(10);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(90);
+      expect(reached()).toBe(10);
+    },
+  );
+
+  it('decides all policies of a request in one round trip', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: 6379 });
+    cleanups.push(async () => {
+      client.disconnect();
+    });
+    const sent: string[] = [];
+    const store = new RedisStore({
+      sendCommand: (command, ...args) => {
+        sent.push(command);
+        return client.call(command, ...args);
+      },
+      prefix: `${PREFIX}trips:`,
+    });
+    const policies: Policy[] = [
+      { name: 'a', limit: 5, windowMs: 1_000, algorithm: 'token-bucket' },
+      { name: 'b', limit: 50, windowMs: 60_000, algorithm: 'fixed-window' },
+      { name: 'c', limit: 9, windowMs: 10_000, algorithm: 'sliding-window' },
+    ];
+    for (let i = 0; i < 4; i++) await store.consume('k', policies, 1);
+    expect(sent).toEqual(['EVAL', 'EVALSHA', 'EVALSHA', 'EVALSHA']);
+  });
+
+  it('recovers when the script cache is flushed mid-run (SCRIPT FLUSH), keeping the counts', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: 6379 });
+    cleanups.push(async () => {
+      client.disconnect();
+    });
+    const store = new RedisStore({ client, prefix: `${PREFIX}flush:` });
+    const { h } = await host({ limit: 6, window: '1m', store, onStoreError: 'deny' });
+    for (let i = 0; i < 3; i++) expect((await fetch(h.url)).status).toBe(200);
+    await admin.script('FLUSH');
+    const statuses = await Promise.all(
+      Array.from({ length: 6 }, () => fetch(h.url).then((r) => r.status)),
+    );
+    expect(statuses.filter((s) => s === 200)).toHaveLength(3);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(3);
+    expect(statuses).not.toContain(503);
+  });
+
+  it('runs on Redis time: a host clock far off changes nothing', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: 6379 });
+    cleanups.push(async () => {
+      client.disconnect();
+    });
+    const store = new RedisStore({ client, prefix: `${PREFIX}skew:` });
+    const policy: Policy = { name: 'skew', limit: 2, windowMs: 60_000, algorithm: 'fixed-window' };
+    const realNow = Date.now;
+    try {
+      Date.now = () => realNow() - 3_600_000;
+      await store.consume('k', [policy], 1);
+      Date.now = () => realNow() + 3_600_000;
+      const [second] = await store.consume('k', [policy], 1);
+      expect(second).toMatchObject({ allowed: true, remaining: 0 });
+      expect(second?.resetMs).toBeLessThanOrEqual(60_000);
+      const [third] = await store.consume('k', [policy], 1);
+      expect(third?.allowed).toBe(false);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it('Redis at a closed port: fails open and closed within storeTimeout + 50 ms', async () => {
+    const port = await closedPort();
+    for (const onStoreError of ['allow', 'deny'] as const) {
+      const store = new RedisStore({ client: quietClient(port), prefix: `${PREFIX}closed:` });
+      const { h, reached, events } = await host({
+        limit: 1,
+        window: '1m',
+        store,
+        storeTimeout: '100ms',
+        onStoreError,
+      });
+      for (let i = 0; i < 3; i++) {
+        const t = performance.now();
+        const res = await fetch(h.url);
+        expect(performance.now() - t).toBeLessThan(150);
+        expect(res.status).toBe(onStoreError === 'allow' ? 200 : 503);
+      }
+      expect(reached()).toBe(onStoreError === 'allow' ? 3 : 0);
+      expect(
+        events.every((e) => e.type === 'ratelimit.store_error' && e.action === onStoreError),
+      ).toBe(true);
+      expect(events).toHaveLength(3);
+    }
+  });
+
+  it('a Redis that accepts and never answers: fails open and closed within storeTimeout + 50 ms', async () => {
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const s of sockets) s.destroy();
+          silent.close(() => resolve());
+        }),
+    );
+    const port = (silent.address() as { port: number }).port;
+    for (const onStoreError of ['allow', 'deny'] as const) {
+      const store = new RedisStore({
+        client: quietClient(port, { enableReadyCheck: false }),
+        prefix: `${PREFIX}silent:`,
+      });
+      const { h, events } = await host({
+        limit: 1,
+        window: '1m',
+        store,
+        storeTimeout: 100,
+        onStoreError,
+      });
+      const started = performance.now();
+      const statuses = await Promise.all(
+        Array.from({ length: 5 }, () => fetch(h.url).then((r) => r.status)),
+      );
+      expect(performance.now() - started).toBeLessThan(150);
+      expect(new Set(statuses)).toEqual(new Set([onStoreError === 'allow' ? 200 : 503]));
+      expect(events[0]).toMatchObject({ type: 'ratelimit.store_error', error: 'timeout' });
+    }
+  });
+
+  it('recovers by itself when Redis comes back', async () => {
+    // A TCP relay in front of the real Redis that can be cut and restored.
+    const sockets = new Set<Socket>();
+    let relay: Server | null = null;
+    const listen = (port: number) =>
+      new Promise<void>((resolve) => {
+        relay = createServer((socket) => {
+          const redis = connect(6379, '127.0.0.1');
+          sockets.add(socket);
+          sockets.add(redis);
+          socket.pipe(redis).pipe(socket);
+          socket.on('error', () => redis.destroy());
+          redis.on('error', () => socket.destroy());
+        });
+        relay.listen(port, '127.0.0.1', () => resolve());
+      });
+    const cut = () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        sockets.clear();
+        if (relay) relay.close(() => resolve());
+        else resolve();
+      });
+    const port = await closedPort();
+    await listen(port);
+    cleanups.push(cut);
+    const client = quietClient(port, { retryStrategy: () => 50, maxRetriesPerRequest: 0 });
+    const store = new RedisStore({ client, prefix: `${PREFIX}back:` });
+    const { h, events } = await host({ limit: 3, window: '1m', store, storeTimeout: 200 });
+    expect((await fetch(h.url)).status).toBe(200);
+    expect(events).toHaveLength(0);
+    await cut();
+    expect((await fetch(h.url)).status).toBe(200); // fails open
+    expect(events.some((e) => e.type === 'ratelimit.store_error')).toBe(true);
+    await listen(port);
+    let counted = false;
+    for (let i = 0; i < 40 && !counted; i++) {
+      await sleep(50);
+      const res = await fetch(h.url);
+      counted = res.headers.get('ratelimit') !== null;
+    }
+    expect(counted).toBe(true);
+    // Counting again: the bucket of 3 now refuses.
+    const statuses = await Promise.all(
+      Array.from({ length: 4 }, () => fetch(h.url).then((r) => r.status)),
+    );
+    expect(statuses).toContain(429);
+  });
+});
