@@ -162,6 +162,10 @@ async function measureScenario(
         await stop();
         return { kind: 'unavailable', reason: first.reason };
       }
+      if (first.type === 'failed') {
+        await stop();
+        return { kind: 'failed', reason: first.reason };
+      }
       if (first.type !== 'ready') throw new Error(`unexpected report ${JSON.stringify(first)}`);
       port = first.port;
     } catch (err) {

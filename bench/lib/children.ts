@@ -13,6 +13,7 @@ const running = new Set<ChildProcess>();
 export type ChildReport =
   | { type: 'ready'; port: number }
   | { type: 'unavailable'; reason: string }
+  | { type: 'failed'; reason: string }
   | { type: 'result'; data: unknown }
   | { type: 'cpu'; id: number; micros: number };
 
