@@ -5,6 +5,14 @@ import { compilePathMatcher } from '../../src/route/path-matcher.js';
 import { checkRegExpSpeed, PATTERN_LIMITS, probeRegExp } from '../../src/route/pattern-safety.js';
 
 const sensitive = { caseSensitive: true };
+
+/** CPU milliseconds spent in `fn`: unlike wall time, not inflated by a busy machine. */
+function cpuMs(fn: () => void): number {
+  const started = process.cpuUsage();
+  fn();
+  const used = process.cpuUsage(started);
+  return (used.user + used.system) / 1000;
+}
 const field = 'routes[0].path';
 
 function configError(fn: () => unknown): GatewayConfigError {
@@ -129,10 +137,8 @@ describe('compilePathMatcher', () => {
       `/${'a/'.repeat(n / 2)}/`,
     ];
     for (const input of inputs) {
-      const started = performance.now();
-      match(input);
       // A backtracking expression takes seconds here; a linear one well under a millisecond.
-      expect(performance.now() - started).toBeLessThan(100);
+      expect(cpuMs(() => match(input))).toBeLessThan(100);
     }
   });
 });
@@ -142,7 +148,8 @@ describe('pattern speed probe', () => {
     const started = performance.now();
     const slowest = probeRegExp(/^\/(?:a|a)*$/, ['a'], 25);
     expect(slowest).toBeGreaterThan(25);
-    expect(performance.now() - started).toBeLessThan(5_000);
+    // Wall time, generous for a loaded CI machine: the point is that it does not hang.
+    expect(performance.now() - started).toBeLessThan(10_000);
   });
 
   it('catches a polynomial expression', () => {
@@ -155,8 +162,11 @@ describe('pattern speed probe', () => {
   });
 
   it('passes what path-to-regexp 8 builds for ordinary routes, fast', () => {
-    const started = performance.now();
-    for (let i = 0; i < 50; i++) compilePathMatcher(`/svc${i}/users/:id{/*rest}`, sensitive, field);
-    expect(performance.now() - started).toBeLessThan(2_000);
+    const cost = cpuMs(() => {
+      for (let i = 0; i < 50; i++) {
+        compilePathMatcher(`/svc${i}/users/:id{/*rest}`, sensitive, field);
+      }
+    });
+    expect(cost).toBeLessThan(2_000);
   });
 });
