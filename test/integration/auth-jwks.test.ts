@@ -139,6 +139,20 @@ describe('remote JWKS', () => {
     expect(app.upstream.received).toHaveLength(0);
   });
 
+  it('close() aborts a hanging fetch: the waiting request is answered, nothing hangs', async () => {
+    const k1 = await keyPair('k1');
+    const { app, jwks } = await setup([k1.jwk], { jwksTimeout: '30s' });
+    jwks.setMode('hang');
+    const pending = app.get('/api/x', bearer(await token(k1.privateKey, 'k1')));
+    await sleep(150);
+    const started = Date.now();
+    await app.middleware.close();
+    const res = await pending;
+    expect(res.status).toBe(401);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(app.upstream.received).toHaveLength(0);
+  });
+
   it('recovers when an erroring endpoint comes back after the cooldown', async () => {
     const k1 = await keyPair('k1');
     const { app, jwks } = await setup([k1.jwk], { jwksCooldown: '150ms' });
