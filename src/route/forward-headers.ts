@@ -18,6 +18,9 @@ interface ExpressRequestLike extends GatewayRequest {
  * back), `Expect` (Node already answered `100 Continue`), and forwarding
  * headers the gateway does not vouch for (`Forwarded`, `X-Real-IP`,
  * `X-Forwarded-Port`, `X-Forwarded-Prefix`).
+ *
+ * @example
+ * deleteAll(req.headers, CLIENT_ONLY_HEADERS);
  */
 export const CLIENT_ONLY_HEADERS: readonly string[] = [
   'x-http-method-override',
@@ -30,7 +33,12 @@ export const CLIENT_ONLY_HEADERS: readonly string[] = [
   'x-forwarded-prefix',
 ];
 
-/** Everything about a route's request headers fixed at construction. */
+/**
+ * Everything about a route's request headers fixed at construction.
+ *
+ * @example
+ * const plan: RequestHeaderPlan = requestHeaderPlan(resolved.requestHeaders, undefined);
+ */
 export interface RequestHeaderPlan {
   /** Consumer headers removed when no principal was authenticated (lower-case). */
   consumerHeaders: readonly string[];
@@ -38,6 +46,12 @@ export interface RequestHeaderPlan {
   removeList: readonly string[];
 }
 
+/**
+ * Builds a route's header plan once. Consumer headers default to `x-consumer-id` / `x-consumer-scopes`.
+ *
+ * @example
+ * requestHeaderPlan(rules, { id: 'x-user', scopes: 'x-user-scopes' }).consumerHeaders; // ['x-user', 'x-user-scopes']
+ */
 export function requestHeaderPlan(
   rules: ResolvedHeaderRules,
   consumerHeaders: { id: string; scopes: string } | undefined,
@@ -56,6 +70,10 @@ export function requestHeaderPlan(
  * address that connected to the gateway. Addresses a client wrote itself
  * beyond what `trust proxy` accepts are dropped, so the first entry is always
  * `req.ip`. Without Express: the socket's address.
+ *
+ * @example
+ * // trust proxy 'loopback', from 127.0.0.1 with `X-Forwarded-For: 6.6.6.6, 203.0.113.7`:
+ * forwardedFor(req); // '203.0.113.7, 127.0.0.1'
  */
 export function forwardedFor(req: ExpressRequestLike): string {
   const peer = req.socket.remoteAddress ?? '';
@@ -65,7 +83,12 @@ export function forwardedFor(req: ExpressRequestLike): string {
   return peer === '' ? ips.join(', ') : `${ips.join(', ')}, ${peer}`;
 }
 
-/** `http` or `https` as Express trusts it (`req.protocol`), else from the socket. */
+/**
+ * `http` or `https` as Express trusts it (`req.protocol`), else from the socket.
+ *
+ * @example
+ * forwardedProto(req); // 'https' behind a trusted TLS-terminating proxy
+ */
 export function forwardedProto(req: ExpressRequestLike): string {
   const protocol = req.protocol;
   if (protocol === 'http' || protocol === 'https') return protocol;
@@ -79,6 +102,9 @@ export function forwardedProto(req: ExpressRequestLike): string {
  * `X-Forwarded-For/-Proto/-Host` and `X-Request-Id` set; then the route's
  * `headers.request` rules. `tunnel` keeps `Connection: upgrade` and
  * `Upgrade: websocket` for a WebSocket handshake. `Host` is set per attempt.
+ *
+ * @example
+ * prepareRequestHeaders(req, req.gateway.requestId, plan, false);
  */
 export function prepareRequestHeaders(
   req: GatewayRequest,

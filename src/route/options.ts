@@ -14,7 +14,12 @@ import {
 } from '../options.js';
 import type { GatewayEventListener, GatewayRequest } from '../types.js';
 
-/** One upstream with a weight for weighted round robin. */
+/**
+ * One upstream with a weight for weighted round robin (`weight` default 1).
+ *
+ * @example
+ * const target: WeightedTarget = { url: 'http://10.0.0.1:8080', weight: 3 };
+ */
 export interface WeightedTarget {
   /** An `http://` or `https://` base URL; a path in it prefixes every forwarded path. */
   url: string;
@@ -22,20 +27,41 @@ export interface WeightedTarget {
   weight?: number;
 }
 
-/** One upstream URL, several (equal weights), or several with weights. */
+/**
+ * One upstream URL, several (equal weights), or several with weights. Required; no default.
+ *
+ * @example
+ * const target: RouteTarget = ['http://a:8080', { url: 'http://b:8080', weight: 2 }];
+ */
 export type RouteTarget = string | Array<string | WeightedTarget>;
 
-/** What a rewrite function receives: the normalised relative path, the matched params, the request. */
+/**
+ * What a rewrite function receives: the normalised relative path, the matched params, the request.
+ *
+ * @example
+ * const rewrite = ({ params }: RewriteContext) => `/v2/${String(params.id)}`;
+ */
 export interface RewriteContext {
   path: string;
   params: Record<string, unknown>;
   req: GatewayRequest;
 }
 
-/** A path-to-regexp template compiled with the matched params (`'/{*path}'`) or a function returning the new path. */
+/**
+ * A path-to-regexp template compiled with the matched params (`'/{*path}'`) or a function
+ * returning the new path. Default: none (the relative path is forwarded unchanged).
+ *
+ * @example
+ * const rewrite: RouteRewrite = '/{*path}';
+ */
 export type RouteRewrite = string | ((ctx: RewriteContext) => string);
 
-/** Headers to set (name → value) and to remove (names) in one direction. */
+/**
+ * Headers to set (name → value) and to remove (names) in one direction. Default: none.
+ *
+ * @example
+ * const rules: HeaderRules = { set: { 'X-Gateway': 'portcullis' }, remove: ['X-Powered-By'] };
+ */
 export interface HeaderRules {
   set?: Record<string, string>;
   remove?: string[];
@@ -45,7 +71,10 @@ export interface HeaderRules {
  * The http-proxy-middleware options a route passes through, for what the
  * route options themselves lack (cookie and redirect rewriting, TLS, event
  * hooks, plugins, your own agent). Options that the route already covers are
- * refused with a pointer to the route option (`target`, `rewrite`, `timeout`, …).
+ * refused with a pointer to the route option (`target`, `rewrite`, `timeout`, …). Default `{}`.
+ *
+ * @example
+ * const proxy: RouteProxyOptions = { cookieDomainRewrite: 'example.com', on: { proxyRes: (res) => {} } };
  */
 export type RouteProxyOptions = Pick<
   HpmOptions,
@@ -116,7 +145,12 @@ export interface RouteOptions {
   onEvent?: GatewayEventListener;
 }
 
-/** A target URL validated and parsed once. */
+/**
+ * A target URL validated and parsed once (internal).
+ *
+ * @example
+ * const t: ResolvedTarget = { url: new URL('http://a:1'), weight: 1, field: 'target' };
+ */
 export interface ResolvedTarget {
   url: URL;
   weight: number;
@@ -124,13 +158,23 @@ export interface ResolvedTarget {
   field: string;
 }
 
-/** Header rules with names lower-cased, values validated. */
+/**
+ * Header rules with names lower-cased, values validated (internal).
+ *
+ * @example
+ * const rules: ResolvedHeaderRules = { set: [['x-a', '1']], remove: new Set(['x-b']) };
+ */
 export interface ResolvedHeaderRules {
   set: ReadonlyArray<readonly [name: string, value: string]>;
   remove: ReadonlySet<string>;
 }
 
-/** RouteOptions with every default applied and every value checked (internal). */
+/**
+ * RouteOptions with every default applied and every value checked (internal).
+ *
+ * @example
+ * const resolved: ResolvedRouteOptions = resolveRouteOptions({ path: '/x', target: 'http://a' }, '', true);
+ */
 export interface ResolvedRouteOptions {
   name: string | undefined;
   path: string;
@@ -240,6 +284,11 @@ const MAX_RETRIES = 10;
  * Validates route options once, at construction, and applies the defaults.
  * `field` is the path prefix of messages (`'routes[1]'` in the gateway, `''`
  * standalone). Path, host and rewrite syntax are checked by their compilers.
+ * `allowOnEvent` is true for a standalone `route()` only.
+ *
+ * @example
+ * resolveRouteOptions({ path: '/x', target: 'ftp://a' }, 'routes[1]', false);
+ * // throws GatewayConfigError: routes[1].target: must be an http(s) URL, e.g. 'http://localhost:8081'
  */
 export function resolveRouteOptions(
   input: unknown,

@@ -75,6 +75,11 @@ interface TargetRoute {
  * default plugins ejected, so it prints nothing), its http-proxy server driven
  * directly, keep-alive agents, the targets and their options, all built at
  * construction. Per request it only rewrites headers and calls `web()`/`ws()`.
+ * Timeouts default to the route's (`'30s'`, connect `'5s'`), `retries` to 0.
+ *
+ * @example
+ * const proxy = new RouteProxy(resolveRouteOptions(options, '', true), ctx);
+ * proxy.forward(req, res); // after req.url was rewritten and headers prepared
  */
 export class RouteProxy {
   readonly pool: TargetPool;

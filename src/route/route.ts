@@ -17,7 +17,12 @@ import { RouteProxy } from './proxy.js';
 import { compileRewrite, type Rewriter } from './rewrite.js';
 import { isUpgradeRequest } from './upgrades.js';
 
-/** A matched route: the normalised relative path and the params of the pattern. */
+/**
+ * A matched route: the normalised relative path and the params of the pattern.
+ *
+ * @example
+ * const match: RouteMatch = { path: '/users/42', params: { id: '42' } };
+ */
 export interface RouteMatch {
   path: string;
   params: Record<string, unknown>;
@@ -26,7 +31,11 @@ export interface RouteMatch {
 /**
  * A route compiled once, as `createGateway` drives it: the gateway judges the
  * request (`admitRequest`), picks the route (`match`, `allowsMethod`), runs
- * auth and limits, then calls `forward`.
+ * auth and limits, then calls `forward`. `methods` is `null` (every method) by default.
+ *
+ * @example
+ * const match = compiled.match(path, req);
+ * if (match && compiled.allowsMethod(req.method)) compiled.forward(req, res, next, match);
  */
 export interface CompiledRoute {
   readonly name: string | undefined;
@@ -47,7 +56,13 @@ export interface CompiledRoute {
   close(): Promise<void>;
 }
 
-/** What compileRoute needs from the gateway besides the options. */
+/**
+ * What compileRoute needs from the gateway besides the options (consumer headers default to
+ * `x-consumer-id` / `x-consumer-scopes`).
+ *
+ * @example
+ * const ctx: RouteContext = { emit, sendProblem, consumerHeaders: authenticator.consumerHeaders };
+ */
 export type RouteContext = InternalContext & {
   consumerHeaders?: { id: string; scopes: string } | undefined;
 };

@@ -1,9 +1,19 @@
 import type { ResolvedTarget } from './options.js';
 
-/** How long a target that failed to connect (or timed out) is skipped. */
+/**
+ * How long a target that failed to connect (or timed out) is skipped: 10 s.
+ *
+ * @example
+ * new TargetPool(targets, TARGET_COOLDOWN_MS);
+ */
 export const TARGET_COOLDOWN_MS = 10_000;
 
-/** One upstream of a route, everything about it computed at construction. */
+/**
+ * One upstream of a route, everything about it computed at construction.
+ *
+ * @example
+ * new UpstreamTarget(new URL('http://u:p@a:8080/v1/'), 1).display; // 'http://a:8080/v1'
+ */
 export class UpstreamTarget {
   /** The URL without credentials, as shown in events and on `req.gateway.route.target`. */
   readonly display: string;
@@ -45,7 +55,6 @@ export class UpstreamTarget {
 export class TargetPool {
   readonly targets: readonly UpstreamTarget[];
   private readonly single: UpstreamTarget | null;
-  private readonly totalWeight: number;
 
   constructor(
     targets: readonly ResolvedTarget[],
@@ -54,7 +63,6 @@ export class TargetPool {
   ) {
     this.targets = targets.map((t) => new UpstreamTarget(t.url, t.weight));
     this.single = this.targets.length === 1 ? (this.targets[0] as UpstreamTarget) : null;
-    this.totalWeight = this.targets.reduce((sum, t) => sum + t.weight, 0);
   }
 
   /** The next target, or null when every target is down. */
@@ -94,10 +102,5 @@ export class TargetPool {
     }
     if (earliest === Number.POSITIVE_INFINITY) return 1;
     return Math.max(1, Math.ceil((earliest - this.now()) / 1000));
-  }
-
-  /** Sum of the weights (for tests and diagnostics). */
-  get weightSum(): number {
-    return this.totalWeight;
   }
 }

@@ -2,15 +2,30 @@ import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
-/** Where `handleUpgrades` keeps the bytes that came after the upgrade request's headers. */
+/**
+ * Where `handleUpgrades` keeps the bytes that came after the upgrade request's headers.
+ *
+ * @example
+ * const head = (req as IncomingMessage & { [UPGRADE_HEAD]?: Buffer })[UPGRADE_HEAD];
+ */
 export const UPGRADE_HEAD: unique symbol = Symbol('portcullis.upgradeHead');
 
-/** Whether `req` came through {@link handleUpgrades} (an upgrade whose response is bound to its socket). */
+/**
+ * Whether `req` came through {@link handleUpgrades} (an upgrade whose response is bound to its socket).
+ *
+ * @example
+ * if (isUpgradeRequest(req)) tunnel(req, res);
+ */
 export function isUpgradeRequest(req: IncomingMessage): boolean {
   return (req as IncomingMessage & { [UPGRADE_HEAD]?: Buffer })[UPGRADE_HEAD] !== undefined;
 }
 
-/** What an Express app (4 or 5) or any `(req, res)` handler looks like to `handleUpgrades`. */
+/**
+ * What an Express app (4 or 5) or any `(req, res)` handler looks like to `handleUpgrades`.
+ *
+ * @example
+ * const app: UpgradeApp = express();
+ */
 export type UpgradeApp = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 /**

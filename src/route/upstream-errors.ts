@@ -1,6 +1,11 @@
 import type { ProblemCode } from '../problem.js';
 
-/** Why an exchange with an upstream failed, decided in this one place. */
+/**
+ * Why an exchange with an upstream failed, decided in this one place.
+ *
+ * @example
+ * const failure: UpstreamFailure = { code: 'bad_gateway', connect: true, reason: 'ECONNREFUSED' };
+ */
 export interface UpstreamFailure {
   /** The problem answered when nothing was sent to the client yet. */
   code: Extract<ProblemCode, 'bad_gateway' | 'gateway_timeout'>;
@@ -14,7 +19,12 @@ export interface UpstreamFailure {
   reason: string;
 }
 
-/** Raised by the gateway's own timers; `phase` says which limit was hit. */
+/**
+ * Raised by the gateway's own timers; `phase` says which limit was hit (`code` is `ETIMEDOUT`).
+ *
+ * @example
+ * proxyReq.destroy(new UpstreamTimeoutError('connect'));
+ */
 export class UpstreamTimeoutError extends Error {
   readonly code = 'ETIMEDOUT';
   constructor(readonly phase: 'connect' | 'response') {
@@ -39,6 +49,9 @@ const CONNECT_CODES = new Set([
  * upstream that stays silent past `timeout` → 504, a reset connection or a
  * malformed response (llhttp's `HPE_*`: bad framing, headers over Node's
  * limit) → 502.
+ *
+ * @example
+ * classifyUpstreamError(Object.assign(new Error(), { code: 'ECONNREFUSED' })); // { code: 'bad_gateway', connect: true, … }
  */
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
   if (err instanceof UpstreamTimeoutError) {
@@ -61,7 +74,12 @@ function errorCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** Problem details, by code: fixed phrases, never the target URL. */
+/**
+ * Problem details, by code: fixed phrases, never the target URL.
+ *
+ * @example
+ * ctx.sendProblem(req, res, { code: 'bad_gateway', detail: FAILURE_DETAIL.bad_gateway });
+ */
 export const FAILURE_DETAIL: Record<UpstreamFailure['code'], string> = {
   bad_gateway: 'The upstream service could not be reached or sent an invalid response.',
   gateway_timeout: 'The upstream service did not answer in time.',
