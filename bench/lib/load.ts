@@ -42,8 +42,11 @@ export function loadGeneratorVersion(generator: LoadGenerator): string {
     execFileSync('wrk', ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const out = (err as { stdout?: string }).stdout ?? ''; // execFileSync's error carries stdout
-    const first = out.split('\n')[0]?.trim();
-    if (first) return first;
+    const first = out
+      .split('\n')[0]
+      ?.replace(/\s*Copyright.*$/, '')
+      .trim();
+    if (first) return `${first} (-t${WRK_THREADS})`;
   }
   return 'wrk';
 }
