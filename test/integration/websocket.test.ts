@@ -2,6 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { createGateway } from '../../src/gateway.js';
 import { route } from '../../src/route/route.js';
 import { handleUpgrades } from '../../src/route/upgrades.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
@@ -101,6 +102,14 @@ describe.each(EXPRESS_MAJORS)('WebSockets through handleUpgrades on Express %i',
       app.use('/api', add({ path: '/guarded', target: upstream.url, websocket: true }));
       app.use('/api', add({ path: '/plain-route', target: upstream.url }));
       app.use('/api', add({ path: '/dead', target: `http://127.0.0.1:${dead}`, websocket: true }));
+      const gateway = createGateway({
+        auth: { apiKey: { keys: [{ id: 'alice', key: 'alice-secret-key-0123456789' }] } },
+        rateLimit: { limit: 2, window: '1m' },
+        routes: [{ path: '/live', target: upstream.url, websocket: true }],
+        onEvent,
+      });
+      middlewares.push(gateway);
+      app.use('/gw', gateway);
     }, major);
     stop = handleUpgrades(host.server, host.app);
     wsBase = `ws://127.0.0.1:${host.port}`;
@@ -171,5 +180,23 @@ describe.each(EXPRESS_MAJORS)('WebSockets through handleUpgrades on Express %i',
     const result = await connect(`${wsBase}/api/chat%2F..%2Fguarded`);
     expect('status' in result && result.status).toBe(400);
     expect(upstream.handshakes).toHaveLength(0);
+  });
+
+  it('applies the gateway’s auth and limits to upgrades: refused without a key, tunnelled with one', async () => {
+    const anonymous = await connect(`${wsBase}/gw/live`);
+    expect('status' in anonymous && anonymous.status).toBe(401);
+    expect(upstream.handshakes).toHaveLength(0);
+    const key = { 'x-api-key': 'alice-secret-key-0123456789' };
+    for (let i = 0; i < 2; i++) {
+      const ok = await connect(`${wsBase}/gw/live`, key);
+      expect('ws' in ok && ok.first).toBe('hello from upstream');
+      if ('ws' in ok) ok.ws.close();
+    }
+    expect(upstream.handshakes).toHaveLength(2);
+    expect(upstream.handshakes[0]?.headers['x-api-key']).toBeUndefined();
+    expect(upstream.handshakes[0]?.headers['x-consumer-id']).toBe('alice');
+    const limited = await connect(`${wsBase}/gw/live`, key);
+    expect('status' in limited && limited.status).toBe(429);
+    expect(upstream.handshakes).toHaveLength(2);
   });
 });
