@@ -1,4 +1,5 @@
 import { Agent, createServer, request, type Server } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { route } from '../../src/route/route.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
@@ -32,6 +33,8 @@ describe('route() balancing, passive health and retries', () => {
   let deadPort: number;
   let deadPort2: number;
   let revivePort: number;
+  let flaky: NetServer;
+  const flakyLog: string[] = [];
 
   beforeAll(async () => {
     for (let i = 0; i < 5; i++) upstreams.push(await startUpstream());
@@ -43,6 +46,24 @@ describe('route() balancing, passive health and retries', () => {
     deadPort = await closedPort();
     deadPort2 = await closedPort();
     revivePort = await closedPort();
+    // Answers the first request of each connection with keep-alive, then drops the connection
+    // when a second request arrives on it: a pooled socket the upstream has closed.
+    flaky = createNetServer((socket) => {
+      let n = 0;
+      socket.on('error', () => {});
+      socket.on('data', (d) => {
+        n++;
+        const line = d.toString('latin1').split('\r\n')[0] ?? '';
+        flakyLog.push(`${n} ${line}`);
+        if (n === 1)
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+        else socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
+    const flakyAddress = flaky.address();
+    const flakyPort =
+      typeof flakyAddress === 'object' && flakyAddress !== null ? flakyAddress.port : 0;
     const onEvent = (e: GatewayEvent): void => {
       events.push(e);
     };
@@ -72,6 +93,7 @@ describe('route() balancing, passive health and retries', () => {
       );
       app.use(add({ path: '/reset', target: [resetter.url, c.url], retries: 3 }));
       app.use(add({ path: '/slow-pair', target: [slow.url, c.url], timeout: '200ms' }));
+      app.use(add({ path: '/flaky', target: `http://127.0.0.1:${flakyPort}` }));
     });
   });
 
@@ -81,6 +103,7 @@ describe('route() balancing, passive health and retries', () => {
     await Promise.all(middlewares.map((m) => m.close()));
     await host.close();
     await Promise.all(upstreams.map((u) => u.close()));
+    await new Promise((r) => flaky.close(r));
   });
 
   afterEach(() => {
@@ -176,5 +199,28 @@ describe('route() balancing, passive health and retries', () => {
     expect(statuses).toEqual([504, 200, 200, 200, 200]);
     expect(slow.received).toHaveLength(1);
     expect(c.received).toHaveLength(4);
+  });
+
+  it('sends an idempotent request again once when its pooled connection was closed by the upstream', async () => {
+    flakyLog.length = 0;
+    expect(await get(`${host.url}/flaky`)).toBe(200);
+    expect(await get(`${host.url}/flaky`)).toBe(200);
+    // Second request: sent on the pooled connection (dropped), then on a fresh one.
+    expect(flakyLog).toEqual([
+      '1 GET /flaky HTTP/1.1',
+      '2 GET /flaky HTTP/1.1',
+      '1 GET /flaky HTTP/1.1',
+    ]);
+    const post = await new Promise<number>((resolve, reject) => {
+      request(`${host.url}/flaky`, { method: 'POST', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      })
+        .on('error', reject)
+        .end('x');
+    });
+    // A POST is never sent twice: the one that met the dropped connection fails.
+    expect(post).toBe(502);
+    expect(flakyLog.filter((l) => l.includes('POST'))).toHaveLength(1);
   });
 });
