@@ -4,14 +4,13 @@ import {
   type AuthRequirement,
   createAuthenticator,
 } from './auth/authenticator.js';
-import type { AuthOptions } from './auth/options.js';
+import { type AuthOptions, expectScopes } from './auth/options.js';
 import { GatewayConfigError } from './errors.js';
 import { createEmitter } from './events.js';
 import {
   expectBoolean,
   expectFunction,
   expectObject,
-  expectStringArray,
   isPlainObject,
   rejectUnknownKeys,
 } from './options.js';
@@ -229,7 +228,7 @@ function resolveRouteAuth(
   else if (auth === 'optional') requirement = { optional: true, scopes: [] };
   else if (isPlainObject(auth)) {
     rejectUnknownKeys(auth, ['scopes'], field);
-    requirement = { optional: false, scopes: expectStringArray(auth.scopes, `${field}.scopes`) };
+    requirement = { optional: false, scopes: expectScopes(auth.scopes, `${field}.scopes`) };
   } else {
     throw new GatewayConfigError(field, "must be true, false, 'optional' or { scopes: [...] }");
   }
