@@ -11,12 +11,13 @@ describe.each(EXPRESS_MAJORS)('route() on Express %i', (major) => {
   const events: GatewayEvent[] = [];
   const middlewares: GatewayMiddleware[] = [];
   let deadPort: number;
+  let slow: Upstream;
   const seenRoutes: unknown[] = [];
 
   beforeAll(async () => {
     upstream = await startUpstream();
     deadPort = await closedPort();
-    const slow = await startUpstream();
+    slow = await startUpstream();
     slow.handle((_req, res) => {
       setTimeout(() => res.end('late'), 1_000);
     });
@@ -162,6 +163,8 @@ describe.each(EXPRESS_MAJORS)('route() on Express %i', (major) => {
     expect(res.status).toBe(504);
     expect(((await res.json()) as { code: string }).code).toBe('gateway_timeout');
     expect(Date.now() - started).toBeLessThan(900);
+    expect(slow.received.map((r) => r.url)).toEqual(['/slow']);
+    slow.received.length = 0;
   });
 
   it('emits proxy.response with status, duration, target and route name, without credentials', async () => {
