@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway } from '../../src/gateway.js';
 import { normalizePath } from '../../src/route/normalize-path.js';
 import { route } from '../../src/route/route.js';
 import type { GatewayMiddleware, GatewayRequest } from '../../src/types.js';
@@ -86,10 +87,11 @@ function sendRaw(port: number, target: string) {
 
 describe.each(EXPRESS_MAJORS)('path safety on Express %i', (major) => {
   describe.each([
-    { mount: '/', path: '/{*rest}' },
-    { mount: '/api', path: '/{*rest}' },
-    { mount: '/api', path: '/public{/*path}' },
-  ])('route $path mounted at $mount', ({ mount, path }) => {
+    { via: 'route()', mount: '/', path: '/{*rest}' },
+    { via: 'route()', mount: '/api', path: '/{*rest}' },
+    { via: 'route()', mount: '/api', path: '/public{/*path}' },
+    { via: 'createGateway()', mount: '/api', path: '/public{/*path}' },
+  ])('$via $path mounted at $mount', ({ via, mount, path }) => {
     const prefix = mount === '/' ? '' : mount;
     let upstream: Upstream;
     let host: Host;
@@ -99,7 +101,10 @@ describe.each(EXPRESS_MAJORS)('path safety on Express %i', (major) => {
 
     beforeAll(async () => {
       upstream = await startUpstream();
-      gateway = route({ path, target: upstream.url });
+      gateway =
+        via === 'route()'
+          ? route({ path, target: upstream.url })
+          : createGateway({ routes: [{ path, target: upstream.url }] });
       host = await startHost((app) => {
         app.use(mount, (req: GatewayRequest, _res: unknown, next: () => void) => {
           requests.push(req);
