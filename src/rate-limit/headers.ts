@@ -2,13 +2,21 @@ import type { ServerResponse } from 'node:http';
 import type { Policy } from '../stores/types.js';
 import type { RateLimitDecision } from '../types.js';
 
-/** Which rate limit headers a middleware sends. Default `'draft'`. */
+/**
+ * Which rate limit headers a middleware sends. Default `'draft'`.
+ *
+ * @example
+ * rateLimit({ limit: 5, window: '1m', headers: 'both' });
+ */
 export type HeadersMode = 'draft' | 'legacy' | 'both' | false;
 
 /**
  * Everything about a set of policies applied together that can be written
  * before any request: the `RateLimit-Policy` value and each policy's
  * `RateLimit` member prefix (draft-ietf-httpapi-ratelimit-headers-11).
+ *
+ * @example
+ * const set: PolicySet = compilePolicySet([policy]); // set.policyHeader === '"5-in-1m";q=5;w=60'
  */
 export interface PolicySet {
   readonly policies: readonly Policy[];
@@ -18,12 +26,22 @@ export interface PolicySet {
   readonly memberPrefixes: readonly string[];
 }
 
-/** Whole seconds, rounded up. */
+/**
+ * Whole seconds, rounded up.
+ *
+ * @example
+ * ceilSeconds(12_001); // 13
+ */
 export function ceilSeconds(ms: number): number {
   return ms <= 0 ? 0 : Math.ceil(ms / 1000);
 }
 
-/** Precomputes the header strings of a policy set. */
+/**
+ * Precomputes the header strings of a policy set.
+ *
+ * @example
+ * compilePolicySet([{ name: '5-in-1m', limit: 5, windowMs: 60_000, algorithm: 'token-bucket' }]);
+ */
 export function compilePolicySet(policies: readonly Policy[]): PolicySet {
   const members: string[] = [];
   const prefixes: string[] = [];
@@ -39,7 +57,12 @@ export function compilePolicySet(policies: readonly Policy[]): PolicySet {
   });
 }
 
-/** `RateLimit: "5-in-1m";r=4;t=60`, one list member per policy, `t` rounded up. */
+/**
+ * `RateLimit: "5-in-1m";r=4;t=60`, one list member per policy, `t` rounded up.
+ *
+ * @example
+ * rateLimitHeader(set, decisions); // '"5-in-1m";r=4;t=12'
+ */
 export function rateLimitHeader(set: PolicySet, decisions: readonly RateLimitDecision[]): string {
   const prefixes = set.memberPrefixes;
   let value = '';
@@ -54,6 +77,9 @@ export function rateLimitHeader(set: PolicySet, decisions: readonly RateLimitDec
 /**
  * The policy the legacy `X-RateLimit-*` headers describe when several apply:
  * the one with the fewest units left (then the latest reset).
+ *
+ * @example
+ * mostRestrictive(decisions).policy; // the one with the fewest units left
  */
 export function mostRestrictive(decisions: readonly RateLimitDecision[]): RateLimitDecision {
   let chosen = decisions[0] as RateLimitDecision;
@@ -69,7 +95,12 @@ export function mostRestrictive(decisions: readonly RateLimitDecision[]): RateLi
   return chosen;
 }
 
-/** Writes the headers of `mode` for a request's decisions. */
+/**
+ * Writes the headers of `mode` for a request's decisions.
+ *
+ * @example
+ * setRateLimitHeaders(res, 'draft', set, decisions);
+ */
 export function setRateLimitHeaders(
   res: ServerResponse,
   mode: HeadersMode,
@@ -94,6 +125,9 @@ export function setRateLimitHeaders(
  * `Retry-After` for a refused request: the latest moment any refusing policy
  * admits again, in whole seconds rounded up (at least 1), so a client that
  * waits that long is never refused for the same reason.
+ *
+ * @example
+ * retryAfterSeconds([{ ...decision, allowed: false, retryAfterMs: 11_200 }]); // 12
  */
 export function retryAfterSeconds(decisions: readonly RateLimitDecision[]): number {
   let ms = 0;

@@ -6,7 +6,12 @@ import type { GatewayRequest } from '../types.js';
  * `id:alice`, `fn:<your value>`.
  */
 
-/** The client address as the host app trusts it: `req.ip` (honours `trust proxy`), else the socket's. */
+/**
+ * The client address as the host app trusts it: `req.ip` (honours `trust proxy`), else the socket's.
+ *
+ * @example
+ * clientAddress(req); // '203.0.113.7' (req.ip, honouring trust proxy)
+ */
 export function clientAddress(req: GatewayRequest): string | undefined {
   return req.ip ?? req.socket?.remoteAddress;
 }
@@ -16,6 +21,9 @@ export function clientAddress(req: GatewayRequest): string | undefined {
  * as `::ffff:203.0.113.7`) are keyed by the address; IPv6 addresses by their
  * first `prefixLength` bits (`128` = the whole address), written as
  * hexadecimal groups and the prefix length, e.g. `ip:2001:db8:0:ab00/56`.
+ *
+ * @example
+ * ipKey('2001:db8:1234:56ff::1', 56); // 'ip:2001:db8:1234:5600/56'
  */
 export function ipKey(address: string | undefined, prefixLength: number): string {
   if (address === undefined || address.length === 0) return 'ip:unknown';
@@ -46,7 +54,12 @@ export function ipKey(address: string | undefined, prefixLength: number): string
   return `${out}/${prefixLength}`;
 }
 
-/** Parses an IPv6 address (with `::`, an embedded IPv4 tail, an optional `%zone`) into 8 groups; null when malformed. */
+/**
+ * Parses an IPv6 address (with `::`, an embedded IPv4 tail, an optional `%zone`) into 8 groups; null when malformed.
+ *
+ * @example
+ * parseIPv6('::ffff:192.0.2.1'); // [0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0201]
+ */
 export function parseIPv6(input: string): number[] | null {
   let text = input;
   const zone = text.indexOf('%');

@@ -3,13 +3,18 @@ import { createEmitter, type EmitEvent, isListening } from '../events.js';
 import type { InternalContext, Step } from '../pipeline.js';
 import { gatewayContext } from '../request-id.js';
 import { MemoryStore } from '../stores/memory-store.js';
-import type { RateLimitStore } from '../stores/types.js';
+import { assertRateLimitStore, type RateLimitStore } from '../stores/types.js';
 import type { GatewayContext, GatewayRequest, RateLimitDecision } from '../types.js';
 import { type PolicySet, retryAfterSeconds, setRateLimitHeaders } from './headers.js';
 import { clientAddress, ipKey } from './keys.js';
 import { type RateLimitOptions, resolveRateLimitOptions } from './options.js';
 
-/** A compiled rate limit: the gateway's Step for it, and what it owns. */
+/**
+ * A compiled rate limit: the gateway's Step for it, and what it owns.
+ *
+ * @example
+ * const { step, close } = createLimiter({ limit: 5, window: '1m' }, '', ctx);
+ */
 export interface Limiter {
   /** Sets `req.gateway.rateLimit` and the headers; answers 429/503 itself (returns false). */
   readonly step: Step;
@@ -17,7 +22,12 @@ export interface Limiter {
   close(): Promise<void>;
 }
 
-/** What the limiter needs from its host: the gateway's sinks, maybe a shared store and the route name. */
+/**
+ * What the limiter needs from its host: the gateway's sinks, maybe a shared store and the route name.
+ *
+ * @example
+ * createLimiter(options, 'routes[0].rateLimit', { ...ctx, store: shared, routeName: 'users' });
+ */
 export type LimiterContext = InternalContext & { store?: RateLimitStore; routeName?: string };
 
 class StoreTimeoutError extends Error {
@@ -58,7 +68,7 @@ export function createLimiter(
   let owned: MemoryStore | null = null;
   let store: RateLimitStore;
   if (config.store) store = config.store;
-  else if (ctx.store) store = ctx.store;
+  else if (ctx.store) store = assertRateLimitStore(ctx.store, 'store');
   else {
     owned = new MemoryStore();
     store = owned;

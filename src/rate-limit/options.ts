@@ -20,10 +20,18 @@ export type { PolicyOptions } from './policy.js';
 /**
  * A function of the request. Declared as a method so a function typed with
  * Express's own `Request` is accepted too.
+ *
+ * @example
+ * const key: RequestFunction<string> = (req) => String(req.headers['x-tenant']);
  */
 export type RequestFunction<T> = { bivarianceHack(req: GatewayRequest): T }['bivarianceHack'];
 
-/** How a request's client is identified. Default: the principal id when authenticated, else `'ip'`. */
+/**
+ * How a request's client is identified. Default: the principal id when authenticated, else `'ip'`.
+ *
+ * @example
+ * rateLimit({ limit: 5, window: '1m', key: 'ip' });
+ */
 export type RateLimitKey = 'ip' | 'principal' | RequestFunction<string>;
 
 /**
@@ -66,7 +74,12 @@ export interface RateLimitOptions {
   onEvent?: GatewayEventListener;
 }
 
-/** The options after validation: everything decided once. */
+/**
+ * The options after validation: everything decided once.
+ *
+ * @example
+ * const resolved = resolveRateLimitOptions({ limit: 5, window: '1m' }, 'rateLimit');
+ */
 export interface ResolvedRateLimitOptions {
   readonly defaultSet: PolicySet;
   readonly plans: ReadonlyMap<string, PolicySet> | null;
@@ -108,6 +121,9 @@ const HEADERS_MODES = ['draft', 'legacy', 'both'] as const;
  * Validates `rateLimit` options once, synchronously. `field` is the path
  * prefix of the messages: `''` standalone, `'rateLimit'` or
  * `'routes[2].rateLimit'` in a gateway.
+ *
+ * @example
+ * resolveRateLimitOptions({ limit: 5, window: '1m' }, 'routes[2].rateLimit').defaultSet.policyHeader;
  */
 export function resolveRateLimitOptions(
   input: RateLimitOptions,

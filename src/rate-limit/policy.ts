@@ -9,7 +9,12 @@ import {
 } from '../options.js';
 import type { Algorithm, Policy } from '../stores/types.js';
 
-/** The algorithms, in the order the docs list them. */
+/**
+ * The algorithms, in the order the docs list them.
+ *
+ * @example
+ * ALGORITHMS.includes('fixed-window'); // true
+ */
 export const ALGORITHMS: readonly Algorithm[] = ['token-bucket', 'fixed-window', 'sliding-window'];
 
 const POLICY_KEYS = ['limit', 'window', 'algorithm', 'name'] as const;
@@ -25,7 +30,12 @@ const UNITS: ReadonlyArray<readonly [number, string]> = [
   [1_000, 's'],
 ];
 
-/** `60_000` → `'1m'`, `1_500` → `'1500ms'`: the largest unit that divides the window evenly. */
+/**
+ * `60_000` → `'1m'`, `1_500` → `'1500ms'`: the largest unit that divides the window evenly.
+ *
+ * @example
+ * windowLabel(3_600_000); // '1h'
+ */
 export function windowLabel(windowMs: number): string {
   for (const [ms, unit] of UNITS) {
     if (windowMs % ms === 0) return `${windowMs / ms}${unit}`;
@@ -33,7 +43,12 @@ export function windowLabel(windowMs: number): string {
   return `${windowMs}ms`;
 }
 
-/** The default policy name, e.g. `'5-in-1m'`. */
+/**
+ * The default policy name, e.g. `'5-in-1m'`.
+ *
+ * @example
+ * defaultPolicyName(5, 60_000); // '5-in-1m'
+ */
 export function defaultPolicyName(limit: number, windowMs: number): string {
   return `${limit}-in-${windowLabel(windowMs)}`;
 }
@@ -42,6 +57,9 @@ export function defaultPolicyName(limit: number, windowMs: number): string {
  * Policy names are shown as Structured-Field strings in `RateLimit` headers
  * and become part of store keys, so they are 1–64 printable ASCII characters
  * without `"`, `\`, `{` or `}`.
+ *
+ * @example
+ * validatePolicyName('per-minute', 'rateLimit.name');
  */
 export function validatePolicyName(value: unknown, field: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH) {
@@ -62,7 +80,12 @@ export function validatePolicyName(value: unknown, field: string): string {
   return value;
 }
 
-/** The part of a policy the user writes: `{ limit, window, algorithm?, name? }`. */
+/**
+ * The part of a policy the user writes: `{ limit, window, algorithm?, name? }`.
+ *
+ * @example
+ * const daily: PolicyOptions = { limit: 1000, window: '1d', algorithm: 'fixed-window', name: 'daily' };
+ */
 export interface PolicyOptions {
   /** Units (requests, or cost units) per window: a positive integer. */
   limit: number;
@@ -78,6 +101,9 @@ export interface PolicyOptions {
  * Validates one `{ limit, window, algorithm?, name? }` and returns a frozen
  * {@link Policy}. With `checkKeys` false the object may carry other options
  * (the middleware's top level reads its own policy this way).
+ *
+ * @example
+ * resolvePolicy({ limit: 5, window: '1m' }, 'rateLimit.limits[0]', 'token-bucket');
  */
 export function resolvePolicy(
   value: unknown,
@@ -115,7 +141,12 @@ export function resolvePolicy(
   return Object.freeze({ name, limit, windowMs, algorithm });
 }
 
-/** Throws when two policies applied together share a name (they would share counters). */
+/**
+ * Throws when two policies applied together share a name (they would share counters).
+ *
+ * @example
+ * rejectDuplicateNames(policies, 'rateLimit.limits');
+ */
 export function rejectDuplicateNames(policies: readonly Policy[], field: string): void {
   const seen = new Set<string>();
   for (const policy of policies) {

@@ -9,7 +9,12 @@ import {
 import type { RateLimitDecision } from '../types.js';
 import type { Clock, Policy, RateLimitStore } from './types.js';
 
-/** Options of {@link MemoryStore}. */
+/**
+ * Options of {@link MemoryStore}.
+ *
+ * @example
+ * new MemoryStore({ maxKeys: 10_000, sweepIntervalMs: 30_000 });
+ */
 export interface MemoryStoreOptions {
   /**
    * The most client keys tracked at once; beyond it the least recently used

@@ -3,10 +3,18 @@ import { GatewayConfigError } from '../errors.js';
 /**
  * Sends one Redis command (its name and arguments as strings) and resolves
  * with the reply. Every supported client is reduced to this.
+ *
+ * @example
+ * const send: SendCommand = (args) => client.call(args[0], ...args.slice(1));
  */
 export type SendCommand = (args: string[]) => Promise<unknown>;
 
-/** Which client a `RedisStore` was given, detected once at construction. */
+/**
+ * Which client a `RedisStore` was given, detected once at construction.
+ *
+ * @example
+ * new RedisStore({ client: new Cluster(nodes) }).clientKind; // 'ioredis-cluster'
+ */
 export type RedisClientKind =
   | 'ioredis'
   | 'ioredis-cluster'
@@ -14,19 +22,34 @@ export type RedisClientKind =
   | 'node-redis-cluster'
   | 'sendCommand';
 
-/** The part of an `ioredis` client (or `Cluster`) that RedisStore uses. */
+/**
+ * The part of an `ioredis` client (or `Cluster`) that RedisStore uses.
+ *
+ * @example
+ * const client: IoRedisLike = new Redis();
+ */
 export interface IoRedisLike {
   call(command: string, ...args: Array<string | number>): Promise<unknown>;
   isCluster?: boolean;
 }
 
-/** The part of a node-redis (v4+) client that RedisStore uses. */
+/**
+ * The part of a node-redis (v4+) client that RedisStore uses.
+ *
+ * @example
+ * const client: NodeRedisLike = await createClient().connect();
+ */
 export interface NodeRedisLike {
   sendCommand(args: string[]): Promise<unknown>;
   isOpen: boolean;
 }
 
-/** The part of a node-redis (v4+) cluster that RedisStore uses. */
+/**
+ * The part of a node-redis (v4+) cluster that RedisStore uses.
+ *
+ * @example
+ * const cluster: NodeRedisClusterLike = await createCluster({ rootNodes }).connect();
+ */
 export interface NodeRedisClusterLike {
   sendCommand(
     firstKey: string | undefined,
@@ -36,12 +59,20 @@ export interface NodeRedisClusterLike {
   masters: unknown;
 }
 
-/** Any client RedisStore accepts. */
+/**
+ * Any client RedisStore accepts.
+ *
+ * @example
+ * new RedisStore({ client: redis as RedisClientLike });
+ */
 export type RedisClientLike = IoRedisLike | NodeRedisLike | NodeRedisClusterLike;
 
 /**
  * Reduces a client to a {@link SendCommand}. For clusters the command is
  * routed by its first key (`firstKey(args)`), so EVALSHA reaches the slot owner.
+ *
+ * @example
+ * const { kind, send } = adaptRedisClient(new Redis(), 'RedisStore.client'); await send(['PING']);
  */
 export function adaptRedisClient(
   client: unknown,

@@ -16,6 +16,9 @@ import { createHash } from 'node:crypto';
  * resetMs, retryAfterMs. State: token bucket "level at" (token·ms and ms);
  * fixed window "start count"; sliding window a list of timestamps, newest
  * first. Every key gets a TTL: the time until its state is empty again.
+ *
+ * @example
+ * await client.call('EVAL', CONSUME_SCRIPT, 2, 'p{k}', 'p{k}:x:t', 1, 1, 't', 5, 60000);
  */
 export const CONSUME_SCRIPT = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
@@ -173,5 +176,10 @@ end
 return out
 `;
 
-/** SHA-1 of the script, as `EVALSHA` wants it. */
+/**
+ * SHA-1 of the script, as `EVALSHA` wants it.
+ *
+ * @example
+ * await client.call('EVALSHA', CONSUME_SCRIPT_SHA, 2, 'p{k}', 'p{k}:x:t', 1, 1, 't', 5, 60000);
+ */
 export const CONSUME_SCRIPT_SHA = createHash('sha1').update(CONSUME_SCRIPT).digest('hex');

@@ -13,6 +13,9 @@ import type { Policy, RateLimitStore } from './types.js';
 /**
  * Options of {@link RedisStore}: a client (`ioredis` client or `Cluster`,
  * node-redis v4+ client) or, for any other client, a `sendCommand` function.
+ *
+ * @example
+ * new RedisStore({ sendCommand: (...args) => client.sendCommand(args), prefix: 'myapp:rl:' });
  */
 export type RedisStoreOptions =
   | {

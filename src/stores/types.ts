@@ -1,7 +1,12 @@
 import { GatewayConfigError } from '../errors.js';
 import type { RateLimitDecision } from '../types.js';
 
-/** A rate limiting algorithm (see `rateLimit({ algorithm })`). Default `'token-bucket'`. */
+/**
+ * A rate limiting algorithm (see `rateLimit({ algorithm })`). Default `'token-bucket'`.
+ *
+ * @example
+ * rateLimit({ limit: 100, window: '1m', algorithm: 'sliding-window' });
+ */
 export type Algorithm = 'token-bucket' | 'fixed-window' | 'sliding-window';
 
 /**
@@ -44,12 +49,20 @@ export interface RateLimitStore {
   close?(): Promise<void>;
 }
 
-/** The time in milliseconds, e.g. `Date.now`; injectable so tests can drive the arithmetic. */
+/**
+ * The time in milliseconds, e.g. `Date.now`; injectable so tests can drive the arithmetic.
+ *
+ * @example
+ * new MemoryStore({ clock: () => fakeNow });
+ */
 export type Clock = () => number;
 
 /**
  * Checks at construction that `value` has the shape of a {@link RateLimitStore},
  * so a wrong object fails now rather than on the first request.
+ *
+ * @example
+ * assertRateLimitStore(options.store, 'rateLimit.store');
  */
 export function assertRateLimitStore(value: unknown, field: string): RateLimitStore {
   if (value === null || typeof value !== 'object') {

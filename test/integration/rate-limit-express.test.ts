@@ -284,7 +284,9 @@ describe('store failures', () => {
   });
 
   for (const mode of ['throw', 'reject', 'hang'] as const) {
-    it(`a store that ${mode}s fails open by default (event), closed with onStoreError 'deny' (503), within storeTimeout + 50 ms`, async () => {
+    it(`a store that ${mode}s fails open by default (event), closed with onStoreError 'deny' (503), within storeTimeout + 50 ms`, {
+      retry: 2,
+    }, async () => {
       const open1 = await start(5, {
         limit: 1,
         window: '1m',

@@ -6,12 +6,22 @@ import type { RateLimitDecision } from '../../types.js';
  * epoch (a `'1d'` window starts at 00:00 UTC). State is `(start, count)`.
  */
 
-/** The start of the window that contains `now`. */
+/**
+ * The start of the window that contains `now`.
+ *
+ * @example
+ * fixedWindowStart(123_456, 60_000); // 120_000
+ */
 export function fixedWindowStart(now: number, windowMs: number): number {
   return now - (now % windowMs);
 }
 
-/** Decides whether `cost` fits after `count` units were admitted in the window starting at `start`. */
+/**
+ * Decides whether `cost` fits after `count` units were admitted in the window starting at `start`.
+ *
+ * @example
+ * fixedWindowDecide('f', 3, 1000, 5000, 2, 5400, 1); // allowed, remaining 0, resetMs 600
+ */
 export function fixedWindowDecide(
   policy: string,
   limit: number,

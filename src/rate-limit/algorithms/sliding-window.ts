@@ -13,6 +13,9 @@ import type { RateLimitDecision } from '../../types.js';
  * to those newer than `now - windowMs`), its newest timestamp, and the
  * timestamp of the entry that must expire first for `cost` to fit (the one
  * `limit - cost` places from the newest, counted from 0).
+ *
+ * @example
+ * slidingWindowDecide('s', 3, 1000, live, log.newest(), log.fromNewest(3 - cost), now, cost);
  */
 export function slidingWindowDecide(
   policy: string,
@@ -48,6 +51,9 @@ export function slidingWindowDecide(
 /**
  * The log itself: timestamps oldest first in a plain number array (unboxed
  * doubles) with a moving head, compacted as it drains.
+ *
+ * @example
+ * const log = new SlidingLog(); log.record(now, 1); log.trim(now - windowMs); // 1
  */
 export class SlidingLog {
   times: number[] = [];

@@ -12,7 +12,12 @@ import type { RateLimitDecision } from '../../types.js';
  * the state. Every quantity is an integer, so decisions are exact.
  */
 
-/** The level at `now`, after draining since `at`. Time running backwards drains nothing. */
+/**
+ * The level at `now`, after draining since `at`. Time running backwards drains nothing.
+ *
+ * @example
+ * tokenBucketLevel(5 * 60_000, 0, 5, 30_000); // 150_000: half the bucket drained
+ */
 export function tokenBucketLevel(level: number, at: number, limit: number, now: number): number {
   const elapsed = now > at ? now - at : 0;
   const drained = level - elapsed * limit;
@@ -22,6 +27,9 @@ export function tokenBucketLevel(level: number, at: number, limit: number, now: 
 /**
  * Decides whether `cost` fits in a bucket at `level` (already drained to now).
  * When allowed, the new level is `level + cost * windowMs`.
+ *
+ * @example
+ * tokenBucketDecide('5-in-1m', 5, 60_000, 0, 1); // allowed, remaining 4, resetMs 12_000
  */
 export function tokenBucketDecide(
   policy: string,
@@ -53,7 +61,12 @@ export function tokenBucketDecide(
   };
 }
 
-/** Milliseconds until a bucket at `level` is empty again: the TTL of its state. */
+/**
+ * Milliseconds until a bucket at `level` is empty again: the TTL of its state.
+ *
+ * @example
+ * tokenBucketTtl(60_000, 5); // 12_000
+ */
 export function tokenBucketTtl(level: number, limit: number): number {
   return Math.ceil(level / limit);
 }
