@@ -184,7 +184,8 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
     parts.push(
       `## End to end\n\n${markdownTable(E2E_HEADER, rows)}\n\n` +
         '"server CPU" is the user + system CPU time of the process under test (the gateway; for `direct` the upstream) ' +
-        'divided by the requests it served while measured: unlike req/s it barely moves when other work shares the machine, ' +
+        'divided by the requests it served while measured: it moves less than req/s when other work shares the machine ' +
+        '(not time waiting for a core, only caches and frequency), ' +
         'and on a machine where that process is the bottleneck its ratio is the capacity ratio.',
     );
 
@@ -286,7 +287,7 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
         `memory stores one decision after another (a promise is awaited, a sync answer is not); ` +
         `Redis stores ${d.inFlight} decisions in flight, one ioredis client each; ` +
         `${d.rounds} rounds of ${d.roundMs} ms, interleaved; medians. Decisions per CPU-second divide by the CPU time ` +
-        `the benchmark process spent (user + system), which other work on the machine barely moves; for Redis stores it ` +
+        `the benchmark process spent (user + system), which other work on the machine moves less than wall time; for Redis stores it ` +
         `counts only the client side, the part a gateway process pays.\n\n${decisionsTable(d)}`,
     );
     const find = (prefix: string) =>
