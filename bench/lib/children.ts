@@ -36,6 +36,12 @@ export function forkTs(file: string, args: string[], options: ForkOptions = {}):
   return child;
 }
 
+/** Tracks a process started elsewhere (the wrk load generator) so it is stopped with the rest. */
+export function trackProcess(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
 /** Waits for the child's first report; rejects if it exits or stays silent for `timeoutMs`. */
 export function firstReport(child: ChildProcess, timeoutMs: number): Promise<ChildReport> {
   return new Promise((resolve, reject) => {

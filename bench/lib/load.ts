@@ -3,6 +3,7 @@
 
 import { execFile, execFileSync } from 'node:child_process';
 import autocannon from 'autocannon';
+import { trackProcess } from './children.js';
 
 export interface LoadOptions {
   url: string;
@@ -99,7 +100,7 @@ function runWrk(options: LoadOptions): Promise<LoadResult> {
   for (const [name, value] of Object.entries(options.headers)) args.push('-H', `${name}: ${value}`);
   args.push(options.url);
   return new Promise((resolve, reject) => {
-    execFile('wrk', args, { encoding: 'utf8' }, (err, stdout) => {
+    const child = execFile('wrk', args, { encoding: 'utf8' }, (err, stdout) => {
       if (err) {
         reject(new Error(`wrk failed: ${err.message}`));
         return;
@@ -110,6 +111,7 @@ function runWrk(options: LoadOptions): Promise<LoadResult> {
         reject(parseError);
       }
     });
+    trackProcess(child);
   });
 }
 
