@@ -428,6 +428,12 @@ function parseTargetUrl(value: unknown, field: string): URL {
   if (url.search !== '' || url.hash !== '' || value.includes('?') || value.includes('#')) {
     throw bad('must not carry a query string or fragment');
   }
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw bad('has credentials that are not valid percent-encoding');
+  }
   return url;
 }
 

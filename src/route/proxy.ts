@@ -127,6 +127,7 @@ export class RouteProxy {
     this.listen(this.server);
     if (on) {
       for (const [event, listener] of Object.entries(on)) {
+        // Validated as functions; http-proxy's typed on() overloads cannot take a computed event name.
         if (typeof listener === 'function')
           this.server.on(event, listener as (...args: unknown[]) => void);
       }
@@ -137,6 +138,7 @@ export class RouteProxy {
     for (const target of this.pool.targets) {
       const https = target.url.protocol === 'https:';
       let agent: HttpAgent | HttpsAgent;
+      // hpm types `agent` as any; options validation checked it is an object (an http(s).Agent).
       if (userAgent !== undefined) agent = userAgent as HttpAgent;
       else if (https) {
         httpsAgent ??= this.own(

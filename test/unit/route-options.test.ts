@@ -59,6 +59,7 @@ describe('route options', () => {
     [{ path: '/x', target: 'not a url' }, 'routes[1].target', 'ERR_CONFIG_INVALID_TARGET'],
     [{ path: '/x', target: 'http://a/?q=1' }, 'routes[1].target', 'ERR_CONFIG_INVALID_TARGET'],
     [{ path: '/x', target: [] }, 'routes[1].target', 'ERR_CONFIG_INVALID_TARGET'],
+    [{ path: '/x', target: 'http://u:%zz@a' }, 'routes[1].target', 'ERR_CONFIG_INVALID_TARGET'],
     [
       { path: '/x', target: ['http://a', 'gopher://b'] },
       'routes[1].target[1]',
