@@ -273,6 +273,23 @@ describe.each(EXPRESS_MAJORS)('rateLimit() on Express %i', (major) => {
   });
 });
 
+describe('refill, end to end with a real short window', () => {
+  it('a token bucket of 2 per 400 ms gives one request back after 200 ms', {
+    retry: 2,
+  }, async () => {
+    const h = await start(5, { limit: 2, window: 400 });
+    expect((await get(h)).status).toBe(200);
+    expect((await get(h)).status).toBe(200);
+    const refused = await get(h);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    await new Promise((resolve) => setTimeout(resolve, 230));
+    expect((await get(h)).status).toBe(200);
+    expect((await get(h)).status).toBe(429);
+    expect(h.reached).toHaveLength(3);
+  });
+});
+
 describe('store failures', () => {
   const failing = (mode: 'throw' | 'reject' | 'hang'): RateLimitStore => ({
     consume() {
