@@ -13,9 +13,9 @@ import { createHash } from 'node:crypto';
  *             reset), then one state key per policy; all share the client's hash tag
  *
  * Returns a flat array, per request and policy: allowed (1|0), remaining,
- * resetMs, retryAfterMs. State: token bucket "level at" (token·ms and ms);
- * fixed window "start count"; sliding window a list of timestamps, newest
- * first. Every key gets a TTL: the time until its state is empty again.
+ * resetMs, retryAfterMs. State: token bucket "level at until" (token·ms, ms,
+ * and until when the index is known to live); fixed window "start count
+ * until"; sliding window a list of timestamps, newest first. Every key gets a TTL: the time until its state is empty again.
  *
  * @example
  * await client.call('EVAL', CONSUME_SCRIPT, 2, 'p{k}', 'p{k}:x:t', 1, 1, 't', 5, 60000);
@@ -36,6 +36,7 @@ for r = 1, tonumber(ARGV[1]) do
   local fresh = {}
   local levels = {}
   local now0 = {}
+  local indexUntil = {}
   local reset0 = {}
   local first = o
   local maxWindow = 0
@@ -51,11 +52,12 @@ for r = 1, tonumber(ARGV[1]) do
       local level = 0
       local v = redis.call('GET', key)
       if v then
-        local sp = string.find(v, ' ', 1, true)
-        local elapsed = now - tonumber(string.sub(v, sp + 1))
+        local lv, at, u = string.match(v, '^(%d+) (%d+) ?(%d*)$')
+        local elapsed = now - tonumber(at)
         if elapsed < 0 then elapsed = 0 end
-        level = tonumber(string.sub(v, 1, sp - 1)) - elapsed * limit
+        level = tonumber(lv) - elapsed * limit
         if level < 0 then level = 0 end
+        indexUntil[i] = tonumber(u) or 0
       else
         fresh[i] = true
       end
@@ -80,8 +82,9 @@ for r = 1, tonumber(ARGV[1]) do
       local count = 0
       local v = redis.call('GET', key)
       if v then
-        local sp = string.find(v, ' ', 1, true)
-        if tonumber(string.sub(v, 1, sp - 1)) == start then count = tonumber(string.sub(v, sp + 1)) end
+        local st, c, u = string.match(v, '^(%d+) (%d+) ?(%d*)$')
+        if tonumber(st) == start then count = tonumber(c) end
+        indexUntil[i] = tonumber(u) or 0
       else
         fresh[i] = true
       end
@@ -140,6 +143,30 @@ for r = 1, tonumber(ARGV[1]) do
       end
     end
   elseif cost > 0 then
+    -- The index must outlive every state key it lists. Token bucket and fixed window state
+    -- remembers until when the index is known to live, so its TTL is only checked when that
+    -- moment comes closer than a window (or for a new key, or a sliding log).
+    for i = 1, n do
+      if fresh[i] then redis.call('SADD', index, KEYS[k + i]) end
+    end
+    local alive = nil
+    for i = 1, n do
+      local base = a + 2 + (i - 1) * 3
+      local known = indexUntil[i]
+      if ARGV[base] == 's' or fresh[i] or known == nil or known < now + tonumber(ARGV[base + 2]) then
+        alive = nil
+        break
+      end
+      if alive == nil or known < alive then alive = known end
+    end
+    if alive == nil then
+      local pttl = redis.call('PTTL', index)
+      if pttl < maxWindow then
+        redis.call('PEXPIRE', index, 2 * maxWindow)
+        pttl = 2 * maxWindow
+      end
+      alive = now + pttl
+    end
     for i = 1, n do
       local key = KEYS[k + i]
       local base = a + 2 + (i - 1) * 3
@@ -148,10 +175,10 @@ for r = 1, tonumber(ARGV[1]) do
       local win = tonumber(ARGV[base + 2])
       if algo == 't' then
         local level = levels[i]
-        redis.call('SET', key, string.format('%d %d', level, now), 'PX', math.ceil(level / limit))
+        redis.call('SET', key, string.format('%d %d %d', level, now, alive), 'PX', math.ceil(level / limit))
       elseif algo == 'f' then
         local start = now - (now % win)
-        redis.call('SET', key, string.format('%d %d', start, levels[i]), 'PX', start + win - now)
+        redis.call('SET', key, string.format('%d %d %d', start, levels[i], alive), 'PX', start + win - now)
       else
         local left = cost
         local stamp = string.format('%d', now)
@@ -165,10 +192,7 @@ for r = 1, tonumber(ARGV[1]) do
         end
         redis.call('PEXPIRE', key, win)
       end
-      if fresh[i] then redis.call('SADD', index, key) end
     end
-    -- The index outlives every state key it lists: refreshed when less than a window is left.
-    if redis.call('PTTL', index) < maxWindow then redis.call('PEXPIRE', index, 2 * maxWindow) end
   end
   k = k + n + 1
   a = a + 2 + n * 3
