@@ -17,11 +17,14 @@ let tarball = '';
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'portcullis-pack-'));
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', workDir], {
-    cwd: repo,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  const packed = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{
+  // Build first, then pack without lifecycle scripts so stdout is only npm's JSON.
+  await run('npm', ['run', 'build'], { cwd: repo, maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(
+    'npm',
+    ['pack', '--json', '--ignore-scripts', '--pack-destination', workDir],
+    { cwd: repo, maxBuffer: 16 * 1024 * 1024 },
+  );
+  const packed = JSON.parse(stdout) as Array<{
     filename: string;
     files: Array<{ path: string }>;
   }>;
