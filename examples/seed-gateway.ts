@@ -43,7 +43,8 @@ const gateway = createGateway({
 
 const app = express();
 app.use('/api', gateway);
-const server = app.listen(GATEWAY_PORT, '127.0.0.1', () => {
+// Like `app.listen(8080)` in the README: every interface, so localhost works over IPv4 and IPv6.
+const server = app.listen(GATEWAY_PORT, () => {
   const base = `http://127.0.0.1:${GATEWAY_PORT}/api`;
   console.log(`portcullis demo gateway on ${base}`);
   console.log(`  public service  :${PUBLIC_PORT}  -> ${base}/public/...   (no key, no limit)`);
