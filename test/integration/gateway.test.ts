@@ -362,3 +362,46 @@ describe('createGateway configuration', () => {
     expect(String((thrown as Error).message)).not.toContain('dup-secret-key-1');
   });
 });
+
+describe('createGateway on a plain node:http server', () => {
+  it('authenticates, limits by the socket address and proxies without Express', async () => {
+    const { createServer } = await import('node:http');
+    const upstream = await startUpstream();
+    const events: GatewayEvent[] = [];
+    const gateway = createGateway({
+      auth: { apiKey: { keys: [{ id: 'alice', key: ALICE_KEY }] } },
+      rateLimit: { limit: 2, window: '1m', key: 'ip' },
+      routes: [{ path: '/svc{/*path}', target: upstream.url, rewrite: '/{*path}' }],
+      onEvent: (event) => events.push(event),
+    });
+    const server = createServer((req, res) =>
+      gateway(req, res, (err) => {
+        res.statusCode = err ? 500 : 404;
+        res.end('not the gateway');
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      expect((await fetch(`${base}/svc/a`)).status).toBe(401);
+      const ok = await fetch(`${base}/svc/a?b=1`, { headers: { 'x-api-key': ALICE_KEY } });
+      expect(ok.status).toBe(200);
+      expect(upstream.received[0]?.url).toBe('/a?b=1');
+      expect(upstream.received[0]?.headers['x-forwarded-for']).toBe('127.0.0.1');
+      expect(upstream.received[0]?.headers['x-consumer-id']).toBe('alice');
+      expect((await fetch(`${base}/svc/a`, { headers: { 'x-api-key': ALICE_KEY } })).status).toBe(
+        200,
+      );
+      const limited = await fetch(`${base}/svc/a`, { headers: { 'x-api-key': ALICE_KEY } });
+      expect(limited.status).toBe(429);
+      expect(upstream.received).toHaveLength(2);
+      const other = await fetch(`${base}/elsewhere`);
+      expect(await other.text()).toBe('not the gateway');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});
