@@ -13,31 +13,46 @@ import { createHash } from 'node:crypto';
  *             reset), then one state key per policy; all share the client's hash tag
  *
  * Returns a flat array, per request and policy: allowed (1|0), remaining,
- * resetMs, retryAfterMs. State: token bucket "level at until" (token·ms, ms,
- * and until when the index is known to live); fixed window "start count
- * until"; sliding window a list of timestamps, newest first. Every key gets a TTL: the time until its state is empty again.
+ * resetMs, retryAfterMs.
+ *
+ * State: token bucket "level at until expires" (token·ms, ms, until when the
+ * index is known to live, and when this key expires); fixed window "start
+ * count until"; sliding window a list of timestamps, newest first. Every key
+ * has a TTL of at most its window: a fixed window key lives to the end of its
+ * window, a sliding log as long as its newest entry counts, and a token bucket
+ * key at least until its bucket is full again and at most a window after it
+ * was last charged (a full bucket decides exactly like a missing one, and a key
+ * that stays saves re-creating it and re-adding it to the index on the next
+ * request). Writes keep the key's TTL (`KEEPTTL`) when it is long enough and
+ * otherwise give an absolute expiry (`PXAT`), which Redis 7 replicates as sent
+ * (a relative `PX` is rewritten per call); before Redis 7 they use `PX`.
  *
  * @example
  * await client.call('EVAL', CONSUME_SCRIPT, 2, 'p{k}', 'p{k}:x:t', 1, 1, 't', 5, 60000);
  */
 export const CONSUME_SCRIPT = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
-local t = redis.call('TIME')
+local call = redis.call
+local t = call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Redis 7+ (6.2 has PXAT and KEEPTTL too, but only 7 says its version here).
+local modern = redis.REDIS_VERSION_NUM ~= nil
 local out = {}
 local o = 0
 local k = 1
 local a = 2
+-- Per policy of the current request; reused from one request to the next.
+local fresh = {}
+local levels = {}
+local now0 = {}
+local indexUntil = {}
+local reset0 = {}
+local expires = {}
 for r = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[a])
   local cost = tonumber(ARGV[a + 1])
   local index = KEYS[k]
   local admitted = true
-  local fresh = {}
-  local levels = {}
-  local now0 = {}
-  local indexUntil = {}
-  local reset0 = {}
   local first = o
   local maxWindow = 0
   for i = 1, n do
@@ -47,17 +62,21 @@ for r = 1, tonumber(ARGV[1]) do
     local limit = tonumber(ARGV[base + 1])
     local win = tonumber(ARGV[base + 2])
     if win > maxWindow then maxWindow = win end
+    fresh[i] = false
+    indexUntil[i] = false
+    expires[i] = false
     local allowed, remaining, reset, retry
     if algo == 't' then
       local level = 0
-      local v = redis.call('GET', key)
+      local v = call('GET', key)
       if v then
-        local lv, at, u = string.match(v, '^(%d+) (%d+) ?(%d*)$')
+        local lv, at, u, e = string.match(v, '^(%d+) (%d+) ?(%d*) ?(%d*)$')
         local elapsed = now - tonumber(at)
         if elapsed < 0 then elapsed = 0 end
         level = tonumber(lv) - elapsed * limit
         if level < 0 then level = 0 end
         indexUntil[i] = tonumber(u) or 0
+        expires[i] = tonumber(e) or false
       else
         fresh[i] = true
       end
@@ -80,10 +99,14 @@ for r = 1, tonumber(ARGV[1]) do
     elseif algo == 'f' then
       local start = now - (now % win)
       local count = 0
-      local v = redis.call('GET', key)
+      local v = call('GET', key)
       if v then
         local st, c, u = string.match(v, '^(%d+) (%d+) ?(%d*)$')
-        if tonumber(st) == start then count = tonumber(c) end
+        if tonumber(st) == start then
+          count = tonumber(c)
+          -- Written in this window, so it already expires at the window's end.
+          expires[i] = true
+        end
         indexUntil[i] = tonumber(u) or 0
       else
         fresh[i] = true
@@ -104,13 +127,13 @@ for r = 1, tonumber(ARGV[1]) do
     else
       local cutoff = now - win
       while true do
-        local last = redis.call('LINDEX', key, -1)
-        if last and tonumber(last) <= cutoff then redis.call('RPOP', key) else break end
+        local last = call('LINDEX', key, -1)
+        if last and tonumber(last) <= cutoff then call('RPOP', key) else break end
       end
-      local live = redis.call('LLEN', key)
+      local live = call('LLEN', key)
       if live == 0 then fresh[i] = true end
       local newest = 0
-      if live > 0 then newest = tonumber(redis.call('LINDEX', key, 0)) end
+      if live > 0 then newest = tonumber(call('LINDEX', key, 0)) end
       now0[i] = limit - live
       if live > 0 then reset0[i] = newest + win - now else reset0[i] = 0 end
       if live + cost <= limit then
@@ -123,7 +146,7 @@ for r = 1, tonumber(ARGV[1]) do
         remaining = 0
         reset = newest + win - now
         if cost > limit then retry = win
-        else retry = tonumber(redis.call('LINDEX', key, limit - cost)) + win - now end
+        else retry = tonumber(call('LINDEX', key, limit - cost)) + win - now end
       end
     end
     if allowed == 0 then admitted = false end
@@ -147,22 +170,22 @@ for r = 1, tonumber(ARGV[1]) do
     -- remembers until when the index is known to live, so its TTL is only checked when that
     -- moment comes closer than a window (or for a new key, or a sliding log).
     for i = 1, n do
-      if fresh[i] then redis.call('SADD', index, KEYS[k + i]) end
+      if fresh[i] then call('SADD', index, KEYS[k + i]) end
     end
     local alive = nil
     for i = 1, n do
       local base = a + 2 + (i - 1) * 3
       local known = indexUntil[i]
-      if ARGV[base] == 's' or fresh[i] or known == nil or known < now + tonumber(ARGV[base + 2]) then
+      if ARGV[base] == 's' or fresh[i] or not known or known < now + tonumber(ARGV[base + 2]) then
         alive = nil
         break
       end
       if alive == nil or known < alive then alive = known end
     end
     if alive == nil then
-      local pttl = redis.call('PTTL', index)
+      local pttl = call('PTTL', index)
       if pttl < maxWindow then
-        redis.call('PEXPIRE', index, 2 * maxWindow)
+        call('PEXPIRE', index, 2 * maxWindow)
         pttl = 2 * maxWindow
       end
       alive = now + pttl
@@ -175,10 +198,20 @@ for r = 1, tonumber(ARGV[1]) do
       local win = tonumber(ARGV[base + 2])
       if algo == 't' then
         local level = levels[i]
-        redis.call('SET', key, string.format('%d %d %d', level, now, alive), 'PX', math.ceil(level / limit))
+        -- Kept until the bucket is full again at least; a window from now at most.
+        local exp = expires[i]
+        local keep = exp and now + math.ceil(level / limit) <= exp
+        if not keep then exp = now + win end
+        local value = string.format('%d %d %d %d', level, now, alive, exp)
+        if not modern then call('SET', key, value, 'PX', exp - now)
+        elseif keep then call('SET', key, value, 'KEEPTTL')
+        else call('SET', key, value, 'PXAT', exp) end
       elseif algo == 'f' then
         local start = now - (now % win)
-        redis.call('SET', key, string.format('%d %d %d', start, levels[i], alive), 'PX', start + win - now)
+        local value = string.format('%d %d %d', start, levels[i], alive)
+        if not modern then call('SET', key, value, 'PX', start + win - now)
+        elseif expires[i] then call('SET', key, value, 'KEEPTTL')
+        else call('SET', key, value, 'PXAT', start + win) end
       else
         local left = cost
         local stamp = string.format('%d', now)
@@ -187,10 +220,10 @@ for r = 1, tonumber(ARGV[1]) do
           local size = left
           if size > 1000 then size = 1000 end
           for j = 1, size do chunk[j] = stamp end
-          redis.call('LPUSH', key, unpack(chunk))
+          call('LPUSH', key, unpack(chunk))
           left = left - size
         end
-        redis.call('PEXPIRE', key, win)
+        call('PEXPIRE', key, win)
       end
     end
   end
