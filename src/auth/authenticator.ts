@@ -4,15 +4,12 @@ import { isListening } from '../events.js';
 import { expectFunction, expectObject, fieldPath, isPlainObject } from '../options.js';
 import type { InternalContext, Step } from '../pipeline.js';
 import { gatewayContext } from '../request-id.js';
+import { copyHeadersExcept } from '../route/hop-by-hop.js';
 import type { GatewayContext, GatewayRequest, Principal, PrincipalType } from '../types.js';
 import { type ApiKeyResult, type ApiKeyStrategy, createApiKeyStrategy } from './api-key.js';
 import { type BasicStrategy, createBasicStrategy } from './basic.js';
 import { Challenges } from './challenge.js';
-import {
-  type ConsumerHeaderNames,
-  removeConsumerHeaders,
-  setConsumerHeaders,
-} from './consumer-headers.js';
+import { type ConsumerHeaderNames, setConsumerHeaders } from './consumer-headers.js';
 import { AMBIGUOUS, findQueryParam, removeQueryParam } from './credential-query.js';
 import { createJwtStrategy, type JwtStrategy, loadJose } from './jwt.js';
 import {
@@ -119,25 +116,33 @@ export function createAuthenticator(
     basicRealm: basic?.realm,
   });
 
-  /** Removes the credentials this configuration reads (never when forwardCredentials). */
-  function stripOwnCredentials(req: GatewayRequest): void {
-    if (forward) return;
+  // Header names removed before a request goes on: the credentials this configuration reads
+  // (never when forwardCredentials) and client-sent consumer headers.
+  const removedHeaders: string[] = [names.id, names.scopes];
+  if (!forward && apiKey) removedHeaders.push(apiKey.header);
+  if (!forward && stripAuthorization) removedHeaders.push('authorization');
+  const removedHeaderSet: ReadonlySet<string> = new Set(removedHeaders);
+
+  /** Removes the credentials this configuration reads (unless forwardCredentials) and client-sent consumer headers. */
+  function stripRequest(req: GatewayRequest): void {
     const headers = req.headers;
-    if (apiKey) {
-      if (headers[apiKey.header] !== undefined) delete headers[apiKey.header];
-      const query = apiKey.query;
-      if (query !== undefined) {
-        const url = req.url;
-        if (url?.includes('?')) req.url = removeQueryParam(url, query);
-        // Keep the key out of the host's access logs too.
-        const original = req.originalUrl;
-        if (original?.includes('?')) req.originalUrl = removeQueryParam(original, query);
-        // Express 4 parsed req.query before us; later host handlers must not see the key there either.
-        const parsed = (req as { query?: unknown }).query;
-        if (isPlainObject(parsed) && Object.hasOwn(parsed, query)) delete parsed[query];
+    for (let i = 0; i < removedHeaders.length; i++) {
+      if (headers[removedHeaders[i] as string] !== undefined) {
+        // Rebuilt rather than deleted from, so it stays a fast object (see copyHeadersExcept).
+        req.headers = copyHeadersExcept(headers, removedHeaderSet, null);
+        break;
       }
     }
-    if (stripAuthorization && headers.authorization !== undefined) delete headers.authorization;
+    const query = apiKey?.query;
+    if (forward || query === undefined) return;
+    const url = req.url;
+    if (url?.includes('?')) req.url = removeQueryParam(url, query);
+    // Keep the key out of the host's access logs too.
+    const original = req.originalUrl;
+    if (original?.includes('?')) req.originalUrl = removeQueryParam(original, query);
+    // Express 4 parsed req.query before us; later host handlers must not see the key there either.
+    const parsed = (req as { query?: unknown }).query;
+    if (isPlainObject(parsed) && Object.hasOwn(parsed, query)) delete parsed[query];
   }
 
   function step(requirement: AuthRequirement, routeName?: string): Step {
@@ -205,7 +210,7 @@ export function createAuthenticator(
         return false;
       }
       gw.principal = principal;
-      stripOwnCredentials(req);
+      stripRequest(req);
       setConsumerHeaders(req.headers, names, principal, encoded);
       if (listening) {
         emit({
@@ -324,10 +329,7 @@ export function createAuthenticator(
     step,
     defaultRequirement: common.requirement,
     consumerHeaders: { id: names.id, scopes: names.scopes },
-    stripCredentials(req) {
-      stripOwnCredentials(req);
-      removeConsumerHeaders(req.headers, names);
-    },
+    stripCredentials: stripRequest,
     async close() {
       jwt?.close();
     },

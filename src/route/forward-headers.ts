@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { GatewayRequest } from '../types.js';
-import { deleteAll, deleteConnectionNamed, HOP_BY_HOP_REQUEST } from './hop-by-hop.js';
+import { connectionNamed, copyHeadersExcept, deleteAll, HOP_BY_HOP_REQUEST } from './hop-by-hop.js';
 import type { ResolvedHeaderRules } from './options.js';
 
 /** What Express adds to a request, when the gateway runs inside Express. */
@@ -20,7 +20,7 @@ interface ExpressRequestLike extends GatewayRequest {
  * `X-Forwarded-Port`, `X-Forwarded-Prefix`).
  *
  * @example
- * deleteAll(req.headers, CLIENT_ONLY_HEADERS);
+ * CLIENT_ONLY_HEADERS.includes('x-http-method-override'); // true
  */
 export const CLIENT_ONLY_HEADERS: readonly string[] = [
   'x-http-method-override',
@@ -33,6 +33,14 @@ export const CLIENT_ONLY_HEADERS: readonly string[] = [
   'x-forwarded-prefix',
 ];
 
+/** Set by the gateway itself on every forwarded request, never copied from the client. */
+const GATEWAY_SET_HEADERS: readonly string[] = [
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-request-id',
+];
+
 /**
  * Everything about a route's request headers fixed at construction.
  *
@@ -40,8 +48,13 @@ export const CLIENT_ONLY_HEADERS: readonly string[] = [
  * const plan: RequestHeaderPlan = requestHeaderPlan(resolved.requestHeaders, undefined);
  */
 export interface RequestHeaderPlan {
-  /** Consumer headers removed when no principal was authenticated (lower-case). */
-  consumerHeaders: readonly string[];
+  /**
+   * Client headers never copied to the upstream request: hop-by-hop,
+   * client-only, the route's `headers.request.remove` and those the gateway sets.
+   */
+  skip: ReadonlySet<string>;
+  /** `skip` plus the consumer headers, for requests without a principal. */
+  skipWithoutPrincipal: ReadonlySet<string>;
   rules: ResolvedHeaderRules;
   removeList: readonly string[];
 }
@@ -50,15 +63,26 @@ export interface RequestHeaderPlan {
  * Builds a route's header plan once. Consumer headers default to `x-consumer-id` / `x-consumer-scopes`.
  *
  * @example
- * requestHeaderPlan(rules, { id: 'x-user', scopes: 'x-user-scopes' }).consumerHeaders; // ['x-user', 'x-user-scopes']
+ * requestHeaderPlan(rules, { id: 'x-user', scopes: 'x-user-scopes' }).skipWithoutPrincipal.has('x-user'); // true
  */
 export function requestHeaderPlan(
   rules: ResolvedHeaderRules,
   consumerHeaders: { id: string; scopes: string } | undefined,
 ): RequestHeaderPlan {
   const consumer = consumerHeaders ?? { id: 'x-consumer-id', scopes: 'x-consumer-scopes' };
+  const skip = new Set([
+    ...HOP_BY_HOP_REQUEST,
+    ...CLIENT_ONLY_HEADERS,
+    ...GATEWAY_SET_HEADERS,
+    ...rules.remove,
+  ]);
   return {
-    consumerHeaders: [consumer.id.toLowerCase(), consumer.scopes.toLowerCase()],
+    skip,
+    skipWithoutPrincipal: new Set([
+      ...skip,
+      consumer.id.toLowerCase(),
+      consumer.scopes.toLowerCase(),
+    ]),
     rules,
     removeList: [...rules.remove],
   };
@@ -96,12 +120,13 @@ export function forwardedProto(req: ExpressRequestLike): string {
 }
 
 /**
- * Rewrites `req.headers` into what the upstream receives (http-proxy copies
- * them as they are): hop-by-hop and `Connection`-named headers, client-only
- * headers and (without a principal) client-sent consumer headers removed;
- * `X-Forwarded-For/-Proto/-Host` and `X-Request-Id` set; then the route's
- * `headers.request` rules. `tunnel` keeps `Connection: upgrade` and
- * `Upgrade: websocket` for a WebSocket handshake. `Host` is set per attempt.
+ * Replaces `req.headers` by what the upstream receives (http-proxy copies
+ * them as they are), built in one pass into a fresh object: hop-by-hop and
+ * `Connection`-named headers, client-only headers and (without a principal)
+ * client-sent consumer headers left out; `X-Forwarded-For/-Proto/-Host` and
+ * `X-Request-Id` set; then the route's `headers.request` rules. `tunnel` keeps
+ * `Connection: upgrade` and `Upgrade: websocket` for a WebSocket handshake.
+ * `Host` is set per attempt.
  *
  * @example
  * prepareRequestHeaders(req, req.gateway.requestId, plan, false);
@@ -112,24 +137,22 @@ export function prepareRequestHeaders(
   plan: RequestHeaderPlan,
   tunnel: boolean,
 ): void {
-  const headers: IncomingHttpHeaders = req.headers;
+  const received: IncomingHttpHeaders = req.headers;
   // Read what Express trusts before the headers it reads from are replaced.
   const xff = forwardedFor(req);
   const proto = forwardedProto(req);
-  const receivedHost = headers.host;
-  deleteConnectionNamed(headers);
-  deleteAll(headers, HOP_BY_HOP_REQUEST);
-  deleteAll(headers, CLIENT_ONLY_HEADERS);
-  if (req.gateway?.principal === undefined) deleteAll(headers, plan.consumerHeaders);
+  const receivedHost = received.host;
+  const skip = req.gateway?.principal === undefined ? plan.skipWithoutPrincipal : plan.skip;
+  const headers = copyHeadersExcept(received, skip, connectionNamed(received.connection));
   headers['x-forwarded-for'] = xff;
   headers['x-forwarded-proto'] = proto;
-  if (receivedHost === undefined) delete headers['x-forwarded-host'];
-  else headers['x-forwarded-host'] = receivedHost;
+  if (receivedHost !== undefined) headers['x-forwarded-host'] = receivedHost;
   headers['x-request-id'] = requestId;
   if (tunnel) {
     headers.connection = 'upgrade';
     headers.upgrade = 'websocket';
   }
+  // The client's copies were not copied; this only removes what the gateway itself set above.
   const { removeList, rules } = plan;
   if (removeList.length !== 0) deleteAll(headers, removeList);
   const set = rules.set;
@@ -137,4 +160,5 @@ export function prepareRequestHeaders(
     const entry = set[i] as readonly [string, string];
     headers[entry[0]] = entry[1];
   }
+  req.headers = headers;
 }

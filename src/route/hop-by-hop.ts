@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
  * the body's framing by re-chunking it, which needs the header.
  *
  * @example
- * deleteAll(req.headers, HOP_BY_HOP_REQUEST);
+ * copyHeadersExcept(req.headers, new Set(HOP_BY_HOP_REQUEST), null);
  */
 export const HOP_BY_HOP_REQUEST: readonly string[] = [
   'connection',
@@ -24,7 +24,7 @@ export const HOP_BY_HOP_REQUEST: readonly string[] = [
  * The response-side list: the request list plus `Transfer-Encoding` (Node frames the response).
  *
  * @example
- * deleteAll(proxyRes.headers, HOP_BY_HOP_RESPONSE);
+ * copyHeadersExcept(proxyRes.headers, new Set(HOP_BY_HOP_RESPONSE), null);
  */
 export const HOP_BY_HOP_RESPONSE: readonly string[] = [...HOP_BY_HOP_REQUEST, 'transfer-encoding'];
 
@@ -36,22 +36,48 @@ export const HOP_BY_HOP_RESPONSE: readonly string[] = [...HOP_BY_HOP_REQUEST, 't
 const PROTECTED = new Set(['content-length', 'transfer-encoding', 'host']);
 
 /**
- * Deletes from `headers` every header named in its `Connection` value
- * (RFC 9110 §7.6.1). The common values `keep-alive`, `close` and `upgrade`
- * name nothing else and cost no split.
+ * The names a `Connection` value lists (RFC 9110 §7.6.1), lower-case, other
+ * than the protected ones; `null` when there is no header or it is one of the
+ * common values `keep-alive`, `close` and `upgrade`, which name nothing else
+ * and cost no split.
  *
  * @example
- * deleteConnectionNamed(headers); // with `connection: close, x-secret` removes `x-secret`
+ * connectionNamed('close, X-Secret'); // Set { 'x-secret' }
  */
-export function deleteConnectionNamed(headers: IncomingHttpHeaders): void {
-  const value = headers.connection;
-  if (value === undefined) return;
+export function connectionNamed(value: string | undefined): ReadonlySet<string> | null {
+  if (value === undefined) return null;
   const lower = value.toLowerCase();
-  if (lower === 'keep-alive' || lower === 'close' || lower === 'upgrade') return;
+  if (lower === 'keep-alive' || lower === 'close' || lower === 'upgrade') return null;
+  const names = new Set<string>();
   for (const token of lower.split(',')) {
     const name = token.trim();
-    if (name !== '' && !PROTECTED.has(name)) delete headers[name];
+    if (name !== '' && !PROTECTED.has(name)) names.add(name);
   }
+  return names;
+}
+
+/**
+ * A copy of `headers` without the names in `skip` (lower-case) or in `alsoSkip`.
+ * Header objects are rebuilt like this rather than `delete`d from: one `delete`
+ * turns an object into a slow dictionary for every later read, write and copy
+ * (http-proxy copies the request headers, Node writes each one).
+ *
+ * @example
+ * copyHeadersExcept(req.headers, new Set(['x-api-key']), connectionNamed(req.headers.connection));
+ */
+export function copyHeadersExcept(
+  headers: IncomingHttpHeaders,
+  skip: ReadonlySet<string>,
+  alsoSkip: ReadonlySet<string> | null,
+): IncomingHttpHeaders {
+  const copy: IncomingHttpHeaders = {};
+  const names = Object.keys(headers);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    if (skip.has(name) || alsoSkip?.has(name)) continue;
+    copy[name] = headers[name];
+  }
+  return copy;
 }
 
 /**

@@ -16,7 +16,7 @@ import {
 import { isListening } from '../events.js';
 import type { InternalContext } from '../pipeline.js';
 import type { GatewayRequest } from '../types.js';
-import { deleteAll, deleteConnectionNamed, HOP_BY_HOP_RESPONSE } from './hop-by-hop.js';
+import { connectionNamed, copyHeadersExcept, HOP_BY_HOP_RESPONSE } from './hop-by-hop.js';
 import type { ResolvedRouteOptions } from './options.js';
 import { TargetPool, type UpstreamTarget } from './targets.js';
 import { UPGRADE_HEAD } from './upgrades.js';
@@ -91,7 +91,10 @@ export class RouteProxy {
   private readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly preserveHost: boolean;
-  private readonly responseRemove: readonly string[];
+  /** Upstream response headers never copied to the client: hop-by-hop, `X-Request-Id`, the route's `remove`. */
+  private readonly responseSkip: ReadonlySet<string>;
+  /** Whether the client response gets the gateway's own `Connection` (not when the route removes it). */
+  private readonly setsConnection: boolean;
   private readonly responseSet: ReadonlyArray<readonly [string, string]>;
   private readonly hostIsSet: boolean;
 
@@ -105,7 +108,10 @@ export class RouteProxy {
     this.timeoutMs = options.timeoutMs;
     this.connectTimeoutMs = options.connectTimeoutMs;
     this.preserveHost = options.preserveHost;
-    this.responseRemove = [...options.responseHeaders.remove];
+    const responseRemove = options.responseHeaders.remove;
+    // The gateway's id is the one echoed, never the upstream's.
+    this.responseSkip = new Set([...HOP_BY_HOP_RESPONSE, 'x-request-id', ...responseRemove]);
+    this.setsConnection = !responseRemove.has('connection');
     this.responseSet = options.responseHeaders.set;
     this.hostIsSet = options.requestHeaders.set.some(([name]) => name === 'host');
 
@@ -330,19 +336,21 @@ export class RouteProxy {
   }
 
   private onProxyRes(proxyRes: IncomingMessage, res: ServerResponse): void {
-    const headers = proxyRes.headers;
-    deleteConnectionNamed(headers);
-    deleteAll(headers, HOP_BY_HOP_RESPONSE);
-    // The gateway's id is the one echoed.
-    delete headers['x-request-id'];
+    // Rebuilt in one pass (see copyHeadersExcept); http-proxy then copies it to the client response.
+    const received = proxyRes.headers;
+    const headers = copyHeadersExcept(
+      received,
+      this.responseSkip,
+      connectionNamed(received.connection),
+    );
     // Keep Node's own decision for the client connection (http-proxy would copy the request's).
-    headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
-    if (this.responseRemove.length !== 0) deleteAll(headers, this.responseRemove);
+    if (this.setsConnection) headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
     const set = this.responseSet;
     for (let i = 0; i < set.length; i++) {
       const entry = set[i] as readonly [string, string];
       headers[entry[0]] = entry[1];
     }
+    proxyRes.headers = headers;
     proxyRes.once('close', onUpstreamResponseClose);
   }
 
