@@ -6,9 +6,11 @@ import { createHash } from 'node:crypto';
  * `src/rate-limit/algorithms/*` line for line. One call may carry several
  * requests (decisions that were waiting at the same moment), decided in order.
  *
- * ARGV[1]     the number of requests R; then per request: the number of
- *             policies n, the cost, and per policy: algorithm code (t|f|s),
- *             limit, window in ms
+ * ARGV        the number of requests R and of policy sets S; per set: its
+ *             number of policies n, then per policy: algorithm code (t|f|s),
+ *             limit, window in ms; then per request: its set (1..S) and cost.
+ *             (The requests of one call mostly share one set, so each policy
+ *             is sent and parsed once per call, not once per request.)
  * KEYS        per request: the client's index set (its policy keys, for
  *             reset), then one state key per policy; all share the client's hash tag
  *
@@ -31,7 +33,7 @@ import { createHash } from 'node:crypto';
  * (a relative `PX` is rewritten per call); before Redis 7 they use `PX`.
  *
  * @example
- * await client.call('EVAL', CONSUME_SCRIPT, 2, 'p{k}', 'p{k}:x:t', 1, 1, 't', 5, 60000);
+ * await client.call('EVAL', CONSUME_SCRIPT, 2, 'p{k}', 'p{k}:x:t', 1, 1, 1, 't', 5, 60000, 1, 1);
  */
 export const CONSUME_SCRIPT = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
@@ -46,7 +48,42 @@ local modern = redis.REDIS_VERSION_NUM ~= nil
 local out = {}
 local o = 0
 local k = 1
-local a = 2
+-- The policy sets, parsed once: policy p of set s is codes[setFirst[s] + i], i = 1..setSize[s].
+local codes = {}
+local limits = {}
+local windows = {}
+local setFirst = {}
+local setSize = {}
+local setMaxWindow = {}
+local a = 3
+local p = 0
+for s = 1, tonumber(ARGV[2]) do
+  local n = tonumber(ARGV[a])
+  setFirst[s] = p
+  setSize[s] = n
+  local longest = 0
+  for _ = 1, n do
+    p = p + 1
+    codes[p] = ARGV[a + 1]
+    limits[p] = tonumber(ARGV[a + 2])
+    local win = tonumber(ARGV[a + 3])
+    windows[p] = win
+    if win > longest then longest = win end
+    a = a + 3
+  end
+  setMaxWindow[s] = longest
+  a = a + 1
+end
+-- Request arguments repeat (set 1, cost 1): each distinct string is parsed once.
+local numbers = {}
+local function number(s)
+  local v = numbers[s]
+  if v == nil then
+    v = tonumber(s)
+    numbers[s] = v
+  end
+  return v
+end
 -- Per policy of the current request; reused from one request to the next.
 local fresh = {}
 local levels = {}
@@ -55,19 +92,19 @@ local indexUntil = {}
 local reset0 = {}
 local expires = {}
 for r = 1, tonumber(ARGV[1]) do
-  local n = tonumber(ARGV[a])
-  local cost = tonumber(ARGV[a + 1])
+  local set = number(ARGV[a])
+  local cost = number(ARGV[a + 1])
+  local n = setSize[set]
+  local q = setFirst[set]
   local index = KEYS[k]
   local admitted = true
   local first = o
-  local maxWindow = 0
+  local maxWindow = setMaxWindow[set]
   for i = 1, n do
     local key = KEYS[k + i]
-    local base = a + 2 + (i - 1) * 3
-    local algo = ARGV[base]
-    local limit = tonumber(ARGV[base + 1])
-    local win = tonumber(ARGV[base + 2])
-    if win > maxWindow then maxWindow = win end
+    local algo = codes[q + i]
+    local limit = limits[q + i]
+    local win = windows[q + i]
     fresh[i] = false
     indexUntil[i] = false
     expires[i] = false
@@ -199,9 +236,8 @@ for r = 1, tonumber(ARGV[1]) do
     end
     local alive = nil
     for i = 1, n do
-      local base = a + 2 + (i - 1) * 3
       local known = indexUntil[i]
-      if ARGV[base] == 's' or fresh[i] or not known or known < now + tonumber(ARGV[base + 2]) then
+      if codes[q + i] == 's' or fresh[i] or not known or known < now + windows[q + i] then
         alive = nil
         break
       end
@@ -217,10 +253,9 @@ for r = 1, tonumber(ARGV[1]) do
     end
     for i = 1, n do
       local key = KEYS[k + i]
-      local base = a + 2 + (i - 1) * 3
-      local algo = ARGV[base]
-      local limit = tonumber(ARGV[base + 1])
-      local win = tonumber(ARGV[base + 2])
+      local algo = codes[q + i]
+      local limit = limits[q + i]
+      local win = windows[q + i]
       if algo == 't' then
         local level = levels[i]
         -- Kept until the bucket is full again at least; a window from now at most.
@@ -253,7 +288,7 @@ for r = 1, tonumber(ARGV[1]) do
     end
   end
   k = k + n + 1
-  a = a + 2 + n * 3
+  a = a + 2
 end
 return out
 `;

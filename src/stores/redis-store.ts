@@ -41,7 +41,7 @@ const ALGORITHM_CODES: Record<string, string> = {
 interface PreparedPolicies {
   /** `}:name:t` per policy: appended to `prefix{key`. */
   readonly suffixes: readonly string[];
-  /** `[code, limit, windowMs]` per policy, flattened. */
+  /** The set as the script reads it: the number of policies, then `code, limit, windowMs` per policy. */
   readonly argv: readonly string[];
   readonly names: readonly string[];
   readonly limits: readonly number[];
@@ -49,7 +49,7 @@ interface PreparedPolicies {
 
 function prepare(policies: readonly Policy[]): PreparedPolicies {
   const suffixes: string[] = [];
-  const argv: string[] = [];
+  const argv: string[] = [String(policies.length)];
   const names: string[] = [];
   const limits: number[] = [];
   for (const policy of policies) {
@@ -98,6 +98,13 @@ function decisionsOf(
     };
   }
   return decisions;
+}
+
+const SET_NUMBERS = Array.from({ length: MAX_BATCH }, (_, i) => String(i + 1));
+
+/** The script's 1-based number of the `index`-th policy set of a call, as a string. */
+function setNumber(index: number): string {
+  return SET_NUMBERS[index] ?? String(index + 1);
 }
 
 function toNumber(value: unknown): number {
@@ -213,18 +220,26 @@ export class RedisStore implements RateLimitStore {
   };
 
   #run(batch: Pending[]): void {
-    const args: string[] = ['EVALSHA', CONSUME_SCRIPT_SHA, '0', String(batch.length)];
-    const keys: string[] = [];
+    // KEYS: per request its index and policy keys. ARGV: R, S, each distinct policy set once,
+    // then per request its set number and cost (see CONSUME_SCRIPT).
+    const args: string[] = ['EVALSHA', CONSUME_SCRIPT_SHA, ''];
+    const sets: PreparedPolicies[] = [];
+    const perRequest: string[] = [];
+    let keyCount = 0;
     for (const request of batch) {
       const { prepared, key } = request;
       const head = `${this.#prefix}{${key}`;
-      keys.push(`${head}}`);
-      for (const suffix of prepared.suffixes) keys.push(head + suffix);
-      args.push(String(prepared.names.length), String(request.cost));
-      for (const value of prepared.argv) args.push(value);
+      args.push(`${head}}`);
+      for (const suffix of prepared.suffixes) args.push(head + suffix);
+      keyCount += 1 + prepared.suffixes.length;
+      let set = sets.indexOf(prepared);
+      if (set === -1) set = sets.push(prepared) - 1;
+      perRequest.push(setNumber(set), String(request.cost));
     }
-    args[2] = String(keys.length);
-    args.splice(3, 0, ...keys);
+    args[2] = String(keyCount);
+    args.push(String(batch.length), String(sets.length));
+    for (const set of sets) for (const value of set.argv) args.push(value);
+    for (const value of perRequest) args.push(value);
     this.#call(args).then(
       (reply) => {
         let offset = 0;

@@ -129,6 +129,60 @@ describe.skipIf(!hasRedis)('rateLimit() with RedisStore', () => {
     },
   );
 
+  it('one script call carrying requests with different policy sets decides each under its own', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: 6379 });
+    cleanups.push(async () => {
+      client.disconnect();
+    });
+    const sent: string[] = [];
+    // Looks like an ioredis client (so the store batches), and records what it sends.
+    const recording = {
+      call: (command: string, ...args: Array<string | number>) => {
+        sent.push(command);
+        return client.call(command, ...args);
+      },
+    };
+    const store = new RedisStore({ client: recording, prefix: `${PREFIX}sets:` });
+    const tb: Policy = { name: 'tb', limit: 5, windowMs: 60_000, algorithm: 'token-bucket' };
+    const fw: Policy = { name: 'fw', limit: 3, windowMs: 60_000, algorithm: 'fixed-window' };
+    const sw: Policy = { name: 'sw', limit: 4, windowMs: 60_000, algorithm: 'sliding-window' };
+    const one = [tb];
+    const two = [fw, sw];
+    const three = [sw, tb, fw];
+    await store.consume('warm', one, 1); // the script is loaded (EVAL) before the batch
+    sent.length = 0;
+    const results = await Promise.all([
+      store.consume('a', one, 1),
+      store.consume('b', two, 2),
+      store.consume('a', one, 3),
+      store.consume('c', three, 1),
+      store.consume('b', two, 2),
+      store.consume('c', [sw], 0),
+    ]);
+    expect(sent).toEqual(['EVALSHA']);
+    const brief = (ds: Array<{ policy: string; allowed: boolean; remaining: number }>) =>
+      ds.map((d) => [d.policy, d.allowed, d.remaining]);
+    expect(results.map(brief)).toEqual([
+      [['tb', true, 4]],
+      [
+        ['fw', true, 1],
+        ['sw', true, 2],
+      ],
+      [['tb', true, 1]],
+      [
+        ['sw', true, 3],
+        ['tb', true, 4],
+        ['fw', true, 2],
+      ],
+      // fw has 1 left, so a cost of 2 is refused and nothing is charged (sw still reports 2).
+      [
+        ['fw', false, 0],
+        ['sw', true, 2],
+      ],
+      [['sw', true, 3]],
+    ]);
+  });
+
   it('decides all policies of a request in one round trip', async () => {
     const client = new Redis({ host: '127.0.0.1', port: 6379 });
     cleanups.push(async () => {
