@@ -1,20 +1,11 @@
-import type { GatewayRequest } from '../types.js';
-
 /**
  * Client keys. Every key is namespaced by its kind so a principal id can
  * never collide with an address: `ip:203.0.113.7`, `ip:2001:db8:0:ab00/56`,
  * `id:alice`, `fn:<your value>`.
  */
 
-/**
- * The client address as the host app trusts it: `req.ip` (honours `trust proxy`), else the socket's.
- *
- * @example
- * clientAddress(req); // '203.0.113.7' (req.ip, honouring trust proxy)
- */
-export function clientAddress(req: GatewayRequest): string | undefined {
-  return req.ip ?? req.socket?.remoteAddress;
-}
+/** The client address as the host app trusts it (see src/client-address.ts). */
+export { clientAddress } from '../client-address.js';
 
 /**
  * The `ip:` key for an address. IPv4 addresses (and IPv4-mapped IPv6 ones such

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { clientAddress } from '../client-address.js';
 import type { GatewayRequest } from '../types.js';
 import { connectionNamed, copyHeadersExcept, deleteAll, HOP_BY_HOP_REQUEST } from './hop-by-hop.js';
 import type { ResolvedHeaderRules } from './options.js';
@@ -101,7 +102,7 @@ export function requestHeaderPlan(
  */
 export function forwardedFor(req: ExpressRequestLike): string {
   const peer = req.socket.remoteAddress ?? '';
-  if (req.headers['x-forwarded-for'] === undefined) return req.ip ?? peer;
+  if (req.headers['x-forwarded-for'] === undefined) return clientAddress(req) ?? peer;
   const ips = req.ips;
   if (ips === undefined || ips.length === 0) return req.ip ?? peer;
   return peer === '' ? ips.join(', ') : `${ips.join(', ')}, ${peer}`;
@@ -114,8 +115,11 @@ export function forwardedFor(req: ExpressRequestLike): string {
  * forwardedProto(req); // 'https' behind a trusted TLS-terminating proxy
  */
 export function forwardedProto(req: ExpressRequestLike): string {
-  const protocol = req.protocol;
-  if (protocol === 'http' || protocol === 'https') return protocol;
+  // Without X-Forwarded-Proto Express's getter can only answer from the socket too: not run then.
+  if (req.headers['x-forwarded-proto'] !== undefined || Object.hasOwn(req, 'protocol')) {
+    const protocol = req.protocol;
+    if (protocol === 'http' || protocol === 'https') return protocol;
+  }
   return (req.socket as TLSSocket).encrypted === true ? 'https' : 'http';
 }
 
