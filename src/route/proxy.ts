@@ -85,6 +85,8 @@ export class RouteProxy {
   readonly pool: TargetPool;
   private readonly server: ProxyServer;
   private readonly byTarget = new Map<UpstreamTarget, TargetRoute>();
+  /** The target whose web options are the server's own (a route with one target), else null. */
+  private readonly globalTarget: UpstreamTarget | null = null;
   private readonly agents: Array<HttpAgent | HttpsAgent> = [];
   private readonly listening: boolean;
   private readonly retries: number;
@@ -176,6 +178,17 @@ export class RouteProxy {
       // WebSocket handshakes get a connection of their own (it leaves the pool once upgraded).
       this.byTarget.set(target, { target, web: { ...base, agent }, ws: { ...base, agent: false } });
     }
+    const only = this.pool.targets.length === 1 ? this.pool.targets[0] : undefined;
+    const serverOptions = (this.server as unknown as { options?: unknown }).options;
+    if (only !== undefined && typeof serverOptions === 'object' && serverOptions !== null) {
+      // Given per-call options, http-proxy copies its own options and then those (util._extend of
+      // every key, twice) on every request. Its web() closes over the very object it exposes as
+      // `server.options` (http-proxy-middleware creates it empty), so a one-target route makes its
+      // web options the server's own once and calls web(req, res) without per-call options.
+      // WebSocket and re-sent bodies still pass theirs, which override every key as before.
+      Object.assign(serverOptions, (this.byTarget.get(only) as TargetRoute).web);
+      this.globalTarget = only;
+    }
   }
 
   private own<T extends HttpAgent | HttpsAgent>(agent: T): T {
@@ -252,7 +265,8 @@ export class RouteProxy {
       return;
     }
     if (state.body === null) {
-      this.server.web(req, res, route.web);
+      if (target === this.globalTarget) this.server.web(req, res);
+      else this.server.web(req, res, route.web);
     } else {
       // The stream was consumed by a body parser: send the parsed body again, framed by its length.
       this.server.web(req, res, { ...route.web, buffer: Readable.from([state.body]) });
