@@ -37,6 +37,22 @@ class StoreTimeoutError extends Error {
   }
 }
 
+/** A request waiting for an asynchronous store's decisions: a node of the limiter's queue. */
+interface Waiting {
+  readonly req: GatewayRequest;
+  readonly res: ServerResponse;
+  readonly gw: GatewayContext;
+  readonly set: PolicySet;
+  /** `performance.now()` after which the store counts as failed. */
+  readonly deadline: number;
+  readonly resolve: (go: boolean) => void;
+  readonly reject: (err: unknown) => void;
+  /** Answered: by the store or by the timeout, whichever came first. */
+  settled: boolean;
+  prev: Waiting | null;
+  next: Waiting | null;
+}
+
 function isDecisionArray(value: unknown, length: number): value is RateLimitDecision[] {
   return Array.isArray(value) && value.length === length;
 }
@@ -169,6 +185,72 @@ export function createLimiter(
     return false;
   }
 
+  // Requests waiting for an asynchronous store, in arrival order (a doubly linked list, so an
+  // answered one leaves at once). They all wait `storeTimeoutMs`, so arrival order is deadline
+  // order and one unref'd timer, armed for the oldest, times them all out (instead of a
+  // setTimeout/clearTimeout per request).
+  let oldest: Waiting | null = null;
+  let newest: Waiting | null = null;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+
+  function unlink(w: Waiting): void {
+    w.settled = true;
+    if (w.prev === null) oldest = w.next;
+    else w.prev.next = w.next;
+    if (w.next === null) newest = w.prev;
+    else w.next.prev = w.prev;
+    w.prev = null;
+    w.next = null;
+  }
+
+  function armTimer(): void {
+    if (oldest === null) return;
+    const delay = Math.ceil(oldest.deadline - performance.now());
+    timer = setTimeout(sweep, Math.max(delay, 1));
+    timer.unref();
+  }
+
+  function sweep(): void {
+    timer = null;
+    const now = performance.now();
+    while (oldest !== null && oldest.deadline <= now) {
+      const w = oldest;
+      unlink(w);
+      try {
+        w.resolve(storeFailed(w.req, w.res, w.gw, new StoreTimeoutError()));
+      } catch (err) {
+        w.reject(err);
+      }
+    }
+    armTimer();
+  }
+
+  function decided(w: Waiting, decisions: RateLimitDecision[]): void {
+    if (w.settled) return;
+    unlink(w);
+    try {
+      if (!isDecisionArray(decisions, w.set.policies.length)) {
+        w.resolve(
+          storeFailed(w.req, w.res, w.gw, new Error('store returned no decision per policy')),
+        );
+        return;
+      }
+      w.resolve(finish(w.req, w.res, w.gw, w.set, decisions));
+    } catch (err) {
+      w.reject(err);
+    }
+  }
+
+  function failed(w: Waiting, err: unknown): void {
+    if (w.settled) return;
+    unlink(w);
+    try {
+      w.resolve(storeFailed(w.req, w.res, w.gw, err));
+    } catch (thrown) {
+      w.reject(thrown);
+    }
+  }
+
   function settle(
     req: GatewayRequest,
     res: ServerResponse,
@@ -176,34 +258,27 @@ export function createLimiter(
     set: PolicySet,
     pending: Promise<RateLimitDecision[]>,
   ): Promise<boolean> {
+    const deadline = performance.now() + storeTimeoutMs;
     return new Promise<boolean>((resolve, reject) => {
-      let done = false;
-      const timer = setTimeout(() => {
-        if (done) return;
-        done = true;
-        resolve(storeFailed(req, res, gw, new StoreTimeoutError()));
-      }, storeTimeoutMs);
+      const w: Waiting = {
+        req,
+        res,
+        gw,
+        set,
+        deadline,
+        resolve,
+        reject,
+        settled: false,
+        prev: newest,
+        next: null,
+      };
+      if (newest === null) oldest = w;
+      else newest.next = w;
+      newest = w;
+      if (timer === null) armTimer();
       pending.then(
-        (decisions) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          if (!isDecisionArray(decisions, set.policies.length)) {
-            resolve(storeFailed(req, res, gw, new Error('store returned no decision per policy')));
-            return;
-          }
-          try {
-            resolve(finish(req, res, gw, set, decisions));
-          } catch (err) {
-            reject(err);
-          }
-        },
-        (err: unknown) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          resolve(storeFailed(req, res, gw, err));
-        },
+        (decisions) => decided(w, decisions),
+        (err: unknown) => failed(w, err),
       );
     });
   }

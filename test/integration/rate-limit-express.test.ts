@@ -340,6 +340,65 @@ describe('store failures', () => {
     });
   }
 
+  it('requests waiting on a slow store each time out storeTimeout after their own start, answered ones untouched', {
+    retry: 2,
+  }, async () => {
+    // /hang-* never get an answer from the store; /ok-* get one after 10 ms.
+    const store: RateLimitStore = {
+      consume: (key, policies) =>
+        key.includes('hang')
+          ? new Promise(() => {})
+          : new Promise((resolve) =>
+              setTimeout(
+                () =>
+                  resolve(
+                    policies.map((p) => ({
+                      policy: p.name,
+                      allowed: true,
+                      limit: p.limit,
+                      remaining: p.limit - 1,
+                      resetMs: 1_000,
+                      retryAfterMs: 0,
+                    })),
+                  ),
+                10,
+              ),
+            ),
+      reset() {},
+    };
+    const h = await start(5, {
+      limit: 5,
+      window: '1m',
+      key: (req) => req.url ?? '',
+      store,
+      storeTimeout: 150,
+      onStoreError: 'deny',
+    });
+    const timed = async (path: string, after: number) => {
+      await new Promise((resolve) => setTimeout(resolve, after));
+      const t = performance.now();
+      const res = await get(h, path);
+      return { status: res.status, ms: performance.now() - t };
+    };
+    const [a, ok, b, ok2] = await Promise.all([
+      timed('/hang-a', 0),
+      timed('/ok-1', 40),
+      timed('/hang-b', 80),
+      timed('/ok-2', 170),
+    ]);
+    for (const hung of [a, b]) {
+      expect(hung?.status).toBe(503);
+      expect(hung?.ms).toBeGreaterThanOrEqual(145);
+      expect(hung?.ms).toBeLessThan(200);
+    }
+    for (const answered of [ok, ok2]) {
+      expect(answered?.status).toBe(200);
+      expect(answered?.ms).toBeLessThan(100);
+    }
+    expect(h.reached.map((r) => r.url)).toEqual(['/ok-1', '/ok-2']);
+    expect(h.events.filter((e) => e.type === 'ratelimit.store_error')).toHaveLength(2);
+  });
+
   it('a store answering the wrong number of decisions is a store failure', async () => {
     const h = await start(5, {
       limit: 1,
