@@ -47,6 +47,7 @@ interface ForwardState {
   readonly res: ServerResponse;
   target: UpstreamTarget;
   attempts: number;
+  /** performance.now() at the start, when events are listened to (they alone report durations), else 0. */
   readonly startedAt: number;
   /** A re-sent parsed body (a body parser ran before), or null to stream `req`. */
   readonly body: Buffer | null;
@@ -225,7 +226,8 @@ export class RouteProxy {
       res,
       target,
       attempts: 0,
-      startedAt: performance.now(),
+      // Only events report a duration.
+      startedAt: this.listening ? performance.now() : 0,
       body,
       replayable: body !== null || !hasStreamedBody(req),
       tunnel,
@@ -240,7 +242,9 @@ export class RouteProxy {
       this.attempt(state, target, upgradeHead);
       return;
     }
-    res.once('close', onClientClose);
+    // `on`, not `once`: a response emits 'close' once (Node guards it), and once() would wrap the
+    // listener in a new closure per request. finish() is idempotent anyway.
+    res.on('close', onClientClose);
     this.attempt(state, target, undefined);
   }
 
@@ -365,7 +369,8 @@ export class RouteProxy {
       headers[entry[0]] = entry[1];
     }
     proxyRes.headers = headers;
-    proxyRes.once('close', onUpstreamResponseClose);
+    // `on` for the same reason as the client's 'close' (fail() is idempotent).
+    proxyRes.on('close', onUpstreamResponseClose);
   }
 
   private onError(err: Error, state: ForwardState): void {
@@ -570,7 +575,8 @@ function hasStreamedBody(req: GatewayRequest): boolean {
  * otherwise null and the stream is piped as it arrives.
  */
 function parsedBody(req: GatewayRequest): Buffer | null {
-  if (!req.readableEnded || !hasStreamedBody(req)) return null;
+  // The header checks first: a request without a body (most) skips the stream-state getter.
+  if (!hasStreamedBody(req) || !req.readableEnded) return null;
   const body = serialiseBody(req.body, req.headers['content-type']);
   delete req.headers['transfer-encoding'];
   req.headers['content-length'] = String(body.length);
