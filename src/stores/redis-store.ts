@@ -31,6 +31,12 @@ export type RedisStoreOptions =
       prefix?: string;
     };
 
+/** Deletes a client's index and every state key it lists, atomically (all in the client's hash slot). */
+const RESET_SCRIPT = `local members = redis.call('SMEMBERS', KEYS[1])
+for i = 1, #members do redis.call('DEL', members[i]) end
+redis.call('DEL', KEYS[1])
+return #members`;
+
 const ALGORITHM_CODES: Record<string, string> = {
   'token-bucket': 't',
   'fixed-window': 'f',
@@ -282,10 +288,8 @@ export class RedisStore implements RateLimitStore {
 
   /** Forgets `key` under every policy (all its keys, found through its index set). */
   async reset(key: string): Promise<void> {
-    const index = this.keyOf(key);
-    const members = await this.#send(['SMEMBERS', index]);
-    const keys = Array.isArray(members) ? members.map(String) : [];
-    await this.#send(['DEL', index, ...keys]);
+    // One script, so a decision cannot slip in between reading the index and deleting.
+    await this.#send(['EVAL', RESET_SCRIPT, '1', this.keyOf(key)]);
   }
 
   /** Nothing to release: the client is yours and stays open. */
