@@ -151,8 +151,16 @@ describe.each(EXPRESS_MAJORS)('path safety on Express %i', (major) => {
           expect(forwarded).toHaveLength(1);
           const matched = requests[0]?.gateway?.route?.path;
           expect(matched).toBeDefined();
-          expect(forwarded[0]?.url).toBe(`${matched}${query}`);
-          if (verbatim) expect(matched).toBe(normalizePath(relativePath));
+          const receivedUrl = forwarded[0]?.url ?? '';
+          const q = receivedUrl.indexOf('?');
+          expect(q === -1 ? receivedUrl : receivedUrl.slice(0, q)).toBe(matched);
+          // A raw space or control character changes how Node splits the request line
+          // (e.g. a trailing space is not part of the target), so the query is compared
+          // only for targets sent verbatim.
+          if (verbatim) {
+            expect(receivedUrl).toBe(`${matched}${query}`);
+            expect(matched).toBe(normalizePath(relativePath));
+          }
           if (path.startsWith('/public')) expect(matched).toMatch(/^\/public(\/|$)/);
         }),
         { numRuns: NUM_RUNS },
