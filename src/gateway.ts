@@ -14,7 +14,7 @@ import {
   isPlainObject,
   rejectUnknownKeys,
 } from './options.js';
-import type { InternalContext, Step, StepResult } from './pipeline.js';
+import { type InternalContext, type Step, type StepResult, whenAllowed } from './pipeline.js';
 import { createProblemSender, type ErrorResponder } from './problem.js';
 import { createLimiter, type Limiter } from './rate-limit/limiter.js';
 import type { RateLimitOptions } from './rate-limit/options.js';
@@ -253,7 +253,7 @@ class GatewayRoute {
     const result = this.authStep(req, res);
     if (result === true) this.afterAuth(req, res, next, match);
     else if (result !== false)
-      this.settle(result, next, () => this.afterAuth(req, res, next, match));
+      whenAllowed(result, next, () => this.afterAuth(req, res, next, match));
   }
 
   private afterAuth(
@@ -275,21 +275,7 @@ class GatewayRoute {
     }
     if (result === true) this.compiled.forward(req, res, next, match);
     else if (result !== false)
-      this.settle(result, next, () => this.compiled.forward(req, res, next, match));
-  }
-
-  private settle(result: Promise<boolean>, next: NextFunction, then: () => void): void {
-    result.then(
-      (ok) => {
-        if (!ok) return;
-        try {
-          then();
-        } catch (err) {
-          next(err);
-        }
-      },
-      (err) => next(err),
-    );
+      whenAllowed(result, next, () => this.compiled.forward(req, res, next, match));
   }
 }
 

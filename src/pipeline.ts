@@ -37,19 +37,26 @@ export function runStep(
     return;
   }
   if (result === true) then();
-  else if (result !== false) {
-    result.then(
-      (ok) => {
-        if (!ok) return;
-        try {
-          then();
-        } catch (err) {
-          next(err);
-        }
-      },
-      (err) => next(err),
-    );
-  }
+  else if (result !== false) whenAllowed(result, next, then);
+}
+
+/**
+ * The asynchronous half of a step: calls `then()` once `result` allows the
+ * request; a rejection, or an exception from `then`, goes to `next(err)` so
+ * nothing is left unhandled.
+ */
+export function whenAllowed(result: Promise<boolean>, next: NextFunction, then: () => void): void {
+  result.then(
+    (ok) => {
+      if (!ok) return;
+      try {
+        then();
+      } catch (err) {
+        next(err);
+      }
+    },
+    (err) => next(err),
+  );
 }
 
 /** Turns a step into a public middleware with `close()`. */
