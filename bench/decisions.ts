@@ -1,4 +1,4 @@
-// Rate-limit decisions per second over 10,000 keys (issue 5):
+// Rate-limit decisions per second over 10,000 keys:
 //   memory: portcullis MemoryStore.consume() (token bucket, bounded keys) beside
 //           express-rate-limit's MemoryStore.increment() and rate-limiter-flexible's RateLimiterMemory;
 //   Redis:  portcullis RedisStore.consume() beside rate-limit-redis (increment through the store API)

@@ -1,4 +1,4 @@
-// Memory of the rate-limit state (issue 5):
+// Memory of the rate-limit state:
 //  - bytes per tracked key: heap (+ ArrayBuffers) after a forced GC, before the store is created
 //    and after it tracks N distinct keys (N = the default maxKeys, so nothing is evicted and
 //    anything preallocated is counted), divided by N. The key strings the store keeps count too.

@@ -1,4 +1,4 @@
-// `npm run bench`: portcullis against the stacks users would build instead (issue 5).
+// `npm run bench`: portcullis against the stacks users would build instead.
 //
 // 1. End to end: a keep-alive node:http upstream on 127.0.0.1 and, one at a time, each scenario
 //    in its own process in front of it; load from wrk (if installed) or autocannon at fixed

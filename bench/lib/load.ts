@@ -1,4 +1,4 @@
-// The load generator: wrk when `which wrk` finds it (as in issue 5's reference figures),
+// The load generator: wrk when `which wrk` finds it (the tool the performance targets were first measured with),
 // else autocannon's programmatic API in this process. BENCH_LOADGEN=autocannon|wrk overrides.
 
 import { execFile, execFileSync } from 'node:child_process';

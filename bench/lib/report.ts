@@ -1,5 +1,5 @@
 // Turns one run's measurements into the tables printed on the terminal and written to
-// bench/RESULTS.md, including issue 5's targets with pass/fail.
+// bench/RESULTS.md, including the performance targets with pass/fail.
 
 import { type DecisionRow, type DecisionsResult, decisionsTable } from '../decisions.js';
 import { type MemoryResult, memoryTables } from '../memory.js';
@@ -357,7 +357,7 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
   }
 
   const targetTable = markdownTable(
-    ['target (issue 5)', 'goal', 'measured', 'verdict'],
+    ['target', 'goal', 'measured', 'verdict'],
     targets.map((t) => [t.what, t.goal, t.measured, t.verdict]),
   );
   const warnings: string[] = [];
@@ -370,7 +370,8 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
       `the machine was busy with other work (load average up to ${busiest.toFixed(1)} on ${machine.cores} cores)`,
     );
   }
-  if (settings.rounds < 3) warnings.push(`only ${settings.rounds} round(s) (issue 5 asks for ≥ 3)`);
+  if (settings.rounds < 3)
+    warnings.push(`only ${settings.rounds} round(s) (the targets ask for ≥ 3)`);
   if (settings.durationSec < 5) warnings.push(`only ${settings.durationSec} s per measurement`);
   const caution =
     warnings.length > 0

@@ -1,4 +1,4 @@
-// The end-to-end scenarios of issue 5, in the order they are reported.
+// The end-to-end scenarios, in the order they are reported.
 
 export const SCENARIOS = [
   'direct',
