@@ -147,7 +147,7 @@ export class RouteProxy {
     for (const target of this.pool.targets) {
       const https = target.url.protocol === 'https:';
       let agent: HttpAgent | HttpsAgent;
-      // hpm types `agent` as any; options validation checked it is an object (an http(s).Agent).
+      // hpm leaves `agent` untyped; options validation checked it is an object (an http(s).Agent).
       if (userAgent !== undefined) agent = userAgent as HttpAgent;
       else if (https) {
         httpsAgent ??= this.own(
