@@ -18,7 +18,7 @@ export type GatewayConfigErrorCode =
  *
  * @example
  * try { route({ path: '/x', target: 'ftp://nope' }); }
- * catch (err) { if (err instanceof GatewayConfigError) console.error(err.field, err.code); }
+ * catch (err) { if (err instanceof GatewayConfigError) reportMistake(err.field, err.code); else throw err; }
  */
 export class GatewayConfigError extends Error {
   override readonly name = 'GatewayConfigError';

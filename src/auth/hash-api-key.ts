@@ -6,7 +6,8 @@ import { hash } from 'node:crypto';
  * gateway hashes each presented key and compares digests in constant time.
  *
  * @example
- * // once, offline: node -e "console.log(require('portcullis').hashApiKey(process.argv[1]))" 'the-key'
+ * // Hash once, offline, and keep only the digest in your configuration:
+ * const digest = hashApiKey('the-key'); // 64 hex characters
  * authenticate({ apiKey: { keys: [{ id: 'alice', hash: hashApiKey('the-key') }] } });
  */
 export function hashApiKey(key: string): string {

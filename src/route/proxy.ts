@@ -413,15 +413,9 @@ export class RouteProxy {
     const { req, res } = state;
     const status = failure.code === 'gateway_timeout' ? 504 : 502;
     if (this.listening) {
-      this.ctx.emit({
-        type: 'proxy.error',
-        requestId: req.gateway?.requestId ?? '',
-        route: this.options.name,
-        target: state.target.display,
-        status: res.headersSent ? res.statusCode : status,
+      this.emitExchange(state, 'proxy.error', res.headersSent ? res.statusCode : status, {
         code: res.headersSent ? 'response_aborted' : failure.code,
         error: failure.reason,
-        durationMs: elapsed(state),
       });
     }
     if (state.upgraded) {
@@ -440,31 +434,16 @@ export class RouteProxy {
     if (state.done) return;
     state.done = true;
     clearConnectTimer(state);
-    const { req, res } = state;
+    const { res } = state;
     if (res.writableFinished) {
-      if (this.listening) {
-        this.ctx.emit({
-          type: 'proxy.response',
-          requestId: req.gateway?.requestId ?? '',
-          route: this.options.name,
-          target: state.target.display,
-          status: res.statusCode,
-          durationMs: elapsed(state),
-        });
-      }
+      if (this.listening) this.emitExchange(state, 'proxy.response', res.statusCode);
       return;
     }
     state.proxyReq?.destroy();
     if (this.listening) {
-      this.ctx.emit({
-        type: 'proxy.error',
-        requestId: req.gateway?.requestId ?? '',
-        route: this.options.name,
-        target: state.target.display,
-        status: res.headersSent ? res.statusCode : 499,
+      this.emitExchange(state, 'proxy.error', res.headersSent ? res.statusCode : 499, {
         code: 'client_aborted',
         error: 'the client closed the connection before the response was complete',
-        durationMs: elapsed(state),
       });
     }
   }
@@ -476,17 +455,26 @@ export class RouteProxy {
     const socket = res.socket;
     // The upstream's 101 and the frames are written by http-proxy straight on the socket.
     if (socket) res.detachSocket(socket);
-    if (this.listening) {
-      this.ctx.emit({
-        type: 'proxy.response',
-        requestId: state.req.gateway?.requestId ?? '',
-        route: this.options.name,
-        target: state.target.display,
-        status: 101,
-        durationMs: elapsed(state),
-      });
-    }
+    if (this.listening) this.emitExchange(state, 'proxy.response', 101);
     state.done = true;
+  }
+
+  /** The one place a forwarded exchange's `proxy.response` / `proxy.error` event is built. */
+  private emitExchange(
+    state: ForwardState,
+    type: 'proxy.response' | 'proxy.error',
+    status: number,
+    failure?: { code: string; error: string },
+  ): void {
+    const common = {
+      requestId: state.req.gateway?.requestId ?? '',
+      route: this.options.name,
+      target: state.target.display,
+      status,
+      durationMs: elapsed(state),
+    };
+    if (type === 'proxy.response') this.ctx.emit({ type, ...common });
+    else this.ctx.emit({ type, ...common, code: failure?.code ?? '', error: failure?.error ?? '' });
   }
 
   async close(): Promise<void> {
