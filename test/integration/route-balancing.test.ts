@@ -1,9 +1,9 @@
 import { Agent, createServer, request, type Server } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { route } from '../../src/route/route.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
 import { type Host, startHost } from '../helpers/host.js';
+import { routeCollector } from '../helpers/route-set.js';
 import { closedPort, closeServer, startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const agent = new Agent({ keepAlive: true, maxSockets: 50 });
@@ -64,14 +64,7 @@ describe('route() balancing, passive health and retries', () => {
     const flakyAddress = flaky.address();
     const flakyPort =
       typeof flakyAddress === 'object' && flakyAddress !== null ? flakyAddress.port : 0;
-    const onEvent = (e: GatewayEvent): void => {
-      events.push(e);
-    };
-    const add = (options: Parameters<typeof route>[0]): GatewayMiddleware => {
-      const m = route({ ...options, onEvent });
-      middlewares.push(m);
-      return m;
-    };
+    const add = routeCollector(events, middlewares);
     host = await startHost((app) => {
       app.use(
         add({

@@ -3,9 +3,9 @@ import { type IncomingMessage, request } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import express5 from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { route } from '../../src/route/route.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
+import { routeCollector } from '../helpers/route-set.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const FIVE_MB = 5 * 1024 * 1024;
@@ -61,14 +61,7 @@ describe.each(EXPRESS_MAJORS)('route() streams and failures on Express %i', (maj
       `HTTP/1.1 200 OK\r\nX-Huge: ${'a'.repeat(20 * 1024)}\r\nContent-Length: 2\r\n\r\nok`,
     );
     raws.push(garbage.server, overflow.server);
-    const onEvent = (e: GatewayEvent): void => {
-      events.push(e);
-    };
-    const add = (options: Parameters<typeof route>[0]): GatewayMiddleware => {
-      const m = route({ ...options, onEvent });
-      middlewares.push(m);
-      return m;
-    };
+    const add = routeCollector(events, middlewares);
     host = await startHost((app) => {
       app.use(add({ path: '/echo', target: upstream.url }));
       app.use(add({ path: '/stream', target: streaming.url, timeout: '400ms' }));

@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createGateway } from '../../src/gateway.js';
-import { route } from '../../src/route/route.js';
 import { handleUpgrades } from '../../src/route/upgrades.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
+import { routeCollector } from '../helpers/route-set.js';
 import { closedPort, closeServer } from '../helpers/upstream.js';
 
 interface WsUpstream {
@@ -77,14 +77,7 @@ describe.each(EXPRESS_MAJORS)('WebSockets through handleUpgrades on Express %i',
   beforeAll(async () => {
     upstream = await startWsUpstream();
     const dead = await closedPort();
-    const onEvent = (e: GatewayEvent): void => {
-      events.push(e);
-    };
-    const add = (options: Parameters<typeof route>[0]): GatewayMiddleware => {
-      const m = route({ ...options, onEvent });
-      middlewares.push(m);
-      return m;
-    };
+    const add = routeCollector(events, middlewares);
     host = await startHost((app) => {
       // The host's own middleware runs for upgrades too: it guards /api/guarded.
       app.use(
@@ -106,7 +99,9 @@ describe.each(EXPRESS_MAJORS)('WebSockets through handleUpgrades on Express %i',
         auth: { apiKey: { keys: [{ id: 'alice', key: 'alice-secret-key-0123456789' }] } },
         rateLimit: { limit: 2, window: '1m' },
         routes: [{ path: '/live', target: upstream.url, websocket: true }],
-        onEvent,
+        onEvent: (e) => {
+          events.push(e);
+        },
       });
       middlewares.push(gateway);
       app.use('/gw', gateway);

@@ -1,0 +1,19 @@
+import { type GatewayEvent, type GatewayMiddleware, route } from '../../src/index.js';
+
+/**
+ * Builds standalone `route()` middlewares that all report to one event list
+ * and are remembered for closing after the suite.
+ */
+export function routeCollector(
+  events: GatewayEvent[],
+  middlewares: GatewayMiddleware[],
+): (options: Parameters<typeof route>[0]) => GatewayMiddleware {
+  const onEvent = (e: GatewayEvent): void => {
+    events.push(e);
+  };
+  return (options) => {
+    const m = route({ ...options, onEvent });
+    middlewares.push(m);
+    return m;
+  };
+}
