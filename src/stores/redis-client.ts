@@ -69,7 +69,9 @@ export type RedisClientLike = IoRedisLike | NodeRedisLike | NodeRedisClusterLike
 
 /**
  * Reduces a client to a {@link SendCommand}. For clusters the command is
- * routed by its first key (`firstKey(args)`), so EVALSHA reaches the slot owner.
+ * routed by its first key (`firstKey(args)`), so EVALSHA reaches the slot owner;
+ * both cluster clients follow MOVED/ASK themselves, and a node-redis cluster's
+ * `TRYAGAIN` (mid-resharding) is retried here as ioredis does it.
  *
  * @example
  * const { kind, send } = adaptRedisClient(new Redis(), 'RedisStore.client'); await send(['PING']);
@@ -99,7 +101,7 @@ export function adaptRedisClient(
       const cluster = client as NodeRedisClusterLike;
       return {
         kind: 'node-redis-cluster',
-        send: (args) => cluster.sendCommand(firstKey(args), false, args),
+        send: (args) => retryingTryAgain(() => cluster.sendCommand(firstKey(args), false, args)),
       };
     }
     const nodeRedis = client as NodeRedisLike;
@@ -110,6 +112,32 @@ export function adaptRedisClient(
     'is not a supported Redis client: pass an ioredis client or Cluster, a node-redis v4+ client, or use { sendCommand }',
     'ERR_CONFIG_INVALID_STORE',
   );
+}
+
+/**
+ * How a node-redis cluster waits out `TRYAGAIN`: the delay and count ioredis's
+ * `Cluster` uses by default (`retryDelayOnTryAgain: 100`, `maxRedirections: 16`),
+ * so both cluster clients behave alike. While a slot is being resharded, a
+ * multi-key command (every RedisStore script call) whose keys are not all on
+ * one side yet is answered `TRYAGAIN`, e.g. for any client new to that slot.
+ * node-redis hands that error straight to the caller (ioredis retries); the
+ * command did not run, so sending it again is safe.
+ */
+export const TRYAGAIN_RETRY = { delayMs: 100, retries: 16 } as const;
+
+async function retryingTryAgain(send: () => Promise<unknown>): Promise<unknown> {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await send();
+    } catch (err) {
+      if (retry >= TRYAGAIN_RETRY.retries || !isTryAgain(err)) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, TRYAGAIN_RETRY.delayMs));
+  }
+}
+
+function isTryAgain(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('TRYAGAIN');
 }
 
 /** The first key of the commands RedisStore sends (EVALSHA/EVAL/SMEMBERS/DEL). */

@@ -1,6 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
 import { createCluster, type RedisClusterType } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRYAGAIN_RETRY } from '../../src/stores/redis-client.js';
 import { CONSUME_SCRIPT_SHA } from '../../src/stores/redis-script.js';
 import { RedisStore } from '../../src/stores/redis-store.js';
 import type { Policy } from '../../src/stores/types.js';
@@ -320,5 +322,69 @@ describe.skipIf(!hasRedisServer)('RedisStore on a 3-master Redis Cluster', () =>
         expect((await clientKeys(cluster, prefix, key)).owner.id).toBe(to.id);
       },
     );
+
+    /** Polls `condition` every 10 ms for at most `ms`, then fails naming `what`. */
+    async function waitFor(what: string, condition: () => Promise<boolean>, ms = 3_000) {
+      const deadline = Date.now() + ms;
+      while (!(await condition())) {
+        if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+        await sleep(10);
+      }
+    }
+
+    /** A fresh client key and its slot, half-way through a resharding to another master. */
+    async function newClientMidResharding(prefix: string, tag: string) {
+      const key = fresh(tag);
+      const slot = await cluster.slotOf(`${prefix}{${key}}`);
+      const from = await cluster.ownerOf(slot);
+      const to = cluster.nodes.find((node) => node.id !== from.id) as ClusterNode;
+      await cluster.migrateSlot(slot, to, { finish: false });
+      return { key, slot, to };
+    }
+
+    it.each(clients)(
+      '$label: a client new to a slot that is mid-resharding waits out TRYAGAIN and is decided once it completes',
+      async ({ client }) => {
+        const prefix = uniquePrefix('cluster-tryagain');
+        const store = new RedisStore({ client: client(), prefix });
+        const p = policy('sliding-window', 3);
+        const { key, slot, to } = await newClientMidResharding(prefix, 'tryagain');
+        const before = await errorReplies(to, 'TRYAGAIN');
+
+        // None of its keys exist yet: the old owner answers ASK, the new one (a multi-key
+        // script, keys missing) TRYAGAIN, until the slot is the new owner's.
+        const decision = store.consume(key, [p], 1);
+        // Awaited below; this only keeps an early rejection from counting as unhandled meanwhile.
+        decision.catch(() => {});
+        await waitFor(
+          'a TRYAGAIN reply',
+          async () => (await errorReplies(to, 'TRYAGAIN')) > before,
+        );
+        await cluster.migrateSlot(slot, to);
+
+        expect(await decision).toMatchObject([{ allowed: true, remaining: 2 }]);
+        expect((await clientKeys(cluster, prefix, key)).owner.id).toBe(to.id);
+      },
+    );
+
+    it('node-redis cluster: gives up on TRYAGAIN after a bounded wait, with the TRYAGAIN error', async () => {
+      const prefix = uniquePrefix('cluster-tryagain-bound');
+      const store = new RedisStore({ client: nr, prefix });
+      const { key, slot, to } = await newClientMidResharding(prefix, 'bound');
+      const before = await errorReplies(to, 'TRYAGAIN');
+      const started = Date.now();
+      try {
+        await expect(store.consume(key, [policy('token-bucket', 3)], 1)).rejects.toThrow(
+          /^TRYAGAIN/,
+        );
+        // One first try and the bounded number of retries, each answered TRYAGAIN, a delay apart.
+        expect((await errorReplies(to, 'TRYAGAIN')) - before).toBe(1 + TRYAGAIN_RETRY.retries);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(
+          TRYAGAIN_RETRY.retries * TRYAGAIN_RETRY.delayMs - 50,
+        );
+      } finally {
+        await cluster.migrateSlot(slot, to);
+      }
+    });
   });
 });
