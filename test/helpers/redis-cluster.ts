@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { constants, rmSync } from 'node:fs';
+import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,18 +105,24 @@ interface ServerProcess {
   exited(): boolean;
 }
 
-/** Every process this module started and has not yet seen exit, killed if the worker exits first. */
+/** What this module started and has not cleaned up yet, removed at once if the worker exits first. */
 const running = new Set<ChildProcess>();
+const dirs = new Set<string>();
 let exitHookInstalled = false;
-function killOnExit(child: ChildProcess): void {
-  running.add(child);
-  child.once('exit', () => running.delete(child));
+function cleanUpOnExit(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // A test worker that dies without running afterAll must not leave servers behind.
+  // A worker that exits without running afterAll (interrupted run) must leave no servers or
+  // data dirs behind. 'exit' handlers must be synchronous, hence SIGKILL and rmSync.
   process.once('exit', () => {
-    for (const c of running) c.kill('SIGKILL');
+    for (const child of running) child.kill('SIGKILL');
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
+}
+function killOnExit(child: ChildProcess): void {
+  cleanUpOnExit();
+  running.add(child);
+  child.once('exit', () => running.delete(child));
 }
 
 /**
@@ -217,6 +223,31 @@ function infoField(info: string, field: string): string | undefined {
 /** `[start, end, [host, port, id], ...]` per slot range, as CLUSTER SLOTS replies. */
 type SlotRange = [number, number, [string, number, string, ...unknown[]], ...unknown[]];
 
+const DIR_PREFIX = 'portcullis-redis-cluster-';
+
+/**
+ * Removes the data dirs of earlier runs whose worker is gone: a worker killed
+ * by a signal (an interrupted run) runs no exit handler. The pid in the name
+ * tells whose a dir is, so a dir of a parallel, live worker is left alone.
+ */
+async function removeStaleDirs(): Promise<void> {
+  for (const name of await readdir(tmpdir())) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
+    const pid = Number(name.slice(DIR_PREFIX.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+    await rm(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Starts a 3-master Redis Cluster on free ports in a fresh temp dir and
  * resolves once every node reports `cluster_state:ok`. On any failure it
@@ -229,7 +260,10 @@ type SlotRange = [number, number, [string, number, string, ...unknown[]], ...unk
  * await cluster.stop();
  */
 export async function startRedisCluster(): Promise<RedisClusterHandle> {
-  const dir = await mkdtemp(join(tmpdir(), 'portcullis-redis-cluster-'));
+  await removeStaleDirs();
+  const dir = await mkdtemp(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
+  cleanUpOnExit();
+  dirs.add(dir);
   let servers: ServerProcess[] = [];
   const admins: Redis[] = [];
   let stopped = false;
@@ -239,6 +273,7 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
     for (const admin of admins) admin.disconnect();
     await Promise.all(servers.map(stopServer));
     await rm(dir, { recursive: true, force: true });
+    dirs.delete(dir);
   };
   try {
     servers = await startServers(3, dir);
