@@ -21,20 +21,31 @@ const hasRedisServer = await requireRedisServer('RedisStore on Redis Cluster');
 type NodeRedisCluster = RedisClusterType;
 
 function ioredisCluster(cluster: RedisClusterHandle): Cluster {
-  // Fail a command after a few redirections/retries instead of queueing it for seconds.
+  // After 2 reconnection attempts (not the default 20) a command fails, so a dead node fails fast.
   return new Cluster([...cluster.rootNodes], { redisOptions: { maxRetriesPerRequest: 2 } });
 }
 
-async function nodeRedisCluster(cluster: RedisClusterHandle): Promise<NodeRedisCluster> {
-  const client = createCluster({
+/**
+ * A connected node-redis cluster client. Its 'error' events (connection trouble;
+ * unhandled, one would crash the worker) are kept in `errors`, and the closer
+ * fails if there were any: the cluster stays up for the whole file.
+ */
+async function nodeRedisCluster(
+  cluster: RedisClusterHandle,
+): Promise<{ client: NodeRedisCluster; close(): Promise<void> }> {
+  const errors: string[] = [];
+  const client: NodeRedisCluster = createCluster({
     rootNodes: cluster.rootNodes.map(({ host, port }) => ({ socket: { host, port } })),
   });
-  // node-redis emits 'error' on connection trouble; unhandled, it would crash the worker.
-  client.on('error', (err: unknown) => {
-    process.stderr.write(`node-redis cluster error: ${String(err)}\n`);
-  });
+  client.on('error', (err: unknown) => errors.push(String(err)));
   await client.connect();
-  return client;
+  return {
+    client,
+    close: async () => {
+      await client.close();
+      expect(errors, 'node-redis cluster errors').toEqual([]);
+    },
+  };
 }
 
 /** Every key on `node` whose name starts with `prefix` (glob-safe: test prefixes hold no glob characters). */
@@ -95,18 +106,17 @@ describe.skipIf(!hasRedisServer)('RedisStore on a 3-master Redis Cluster', () =>
   });
 
   runStoreConformance('RedisStore (node-redis createCluster)', async () => {
-    const client = await nodeRedisCluster(cluster);
+    const { client, close } = await nodeRedisCluster(cluster);
     const prefix = uniquePrefix('cluster-node-redis');
     const store = new RedisStore({ client, prefix });
     expect(store.clientKind).toBe('node-redis-cluster');
-    return harness(store, prefix, async () => {
-      await client.close();
-    });
+    return harness(store, prefix, close);
   });
 
   describe('cluster behaviour', () => {
     let io: Cluster;
     let nr: NodeRedisCluster;
+    let closeNr: (() => Promise<void>) | undefined;
     const clients = [
       { label: 'ioredis Cluster', client: () => io },
       { label: 'node-redis cluster', client: () => nr },
@@ -116,11 +126,11 @@ describe.skipIf(!hasRedisServer)('RedisStore on a 3-master Redis Cluster', () =>
 
     beforeAll(async () => {
       io = ioredisCluster(cluster);
-      nr = await nodeRedisCluster(cluster);
+      ({ client: nr, close: closeNr } = await nodeRedisCluster(cluster));
     });
     afterAll(async () => {
       io?.disconnect();
-      await nr?.close();
+      await closeNr?.();
     });
 
     /** Client keys chosen so that every master owns at least one of them. */
