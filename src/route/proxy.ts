@@ -6,7 +6,6 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { stringify as stringifyQuery } from 'node:querystring';
 import { Readable } from 'node:stream';
 import {
   createProxyMiddleware,
@@ -16,8 +15,11 @@ import {
 import { isListening } from '../events.js';
 import type { InternalContext } from '../pipeline.js';
 import type { GatewayRequest } from '../types.js';
+import { type DirectUpstream, sendDirect, useDirectStream } from './direct-stream.js';
+import { type ExchangeOwner, type ForwardState, STATE, type WithState } from './forward-state.js';
 import { connectionNamed, copyHeadersExcept, HOP_BY_HOP_RESPONSE } from './hop-by-hop.js';
 import type { ResolvedRouteOptions } from './options.js';
+import { hasStreamedBody, parsedBody } from './request-body.js';
 import { TargetPool, type UpstreamTarget } from './targets.js';
 import { UPGRADE_HEAD } from './upgrades.js';
 import {
@@ -38,37 +40,13 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 /** Free keep-alive sockets are closed after this, below Node's default server keepAliveTimeout (5 s). */
 const FREE_SOCKET_TIMEOUT_MS = 4_000;
 
-const STATE = Symbol('portcullis.forward');
-
-/** Per-request state, one object per forwarded request. */
-interface ForwardState {
-  readonly proxy: RouteProxy;
-  readonly req: GatewayRequest;
-  readonly res: ServerResponse;
-  target: UpstreamTarget;
-  attempts: number;
-  /** performance.now() at the start, when events are listened to (they alone report durations), else 0. */
-  readonly startedAt: number;
-  /** A re-sent parsed body (a body parser ran before), or null to stream `req`. */
-  readonly body: Buffer | null;
-  /** The request has no body to stream, or it is held in `body`: it can be sent again. */
-  readonly replayable: boolean;
-  readonly tunnel: boolean;
-  proxyReq: ClientRequest | null;
-  connectTimer: NodeJS.Timeout | null;
-  staleRetried: boolean;
-  upgraded: boolean;
-  /** The outcome was reported (answered or cut, event emitted). */
-  done: boolean;
-}
-
-type WithState<T> = T & { [STATE]?: ForwardState };
-
 /** A target and the http-proxy options that reach it, built once. */
 interface TargetRoute {
   readonly target: UpstreamTarget;
   readonly web: ProxyCallOptions;
   readonly ws: ProxyCallOptions;
+  /** Where the direct stream pass sends (when the route uses it). */
+  readonly upstream: DirectUpstream;
 }
 
 /**
@@ -82,7 +60,7 @@ interface TargetRoute {
  * const proxy = new RouteProxy(resolveRouteOptions(options, '', true), ctx);
  * proxy.forward(req, res); // after req.url was rewritten and headers prepared
  */
-export class RouteProxy {
+export class RouteProxy implements ExchangeOwner {
   readonly pool: TargetPool;
   private readonly server: ProxyServer;
   private readonly byTarget = new Map<UpstreamTarget, TargetRoute>();
@@ -100,6 +78,8 @@ export class RouteProxy {
   private readonly setsConnection: boolean;
   private readonly responseSet: ReadonlyArray<readonly [string, string]>;
   private readonly hostIsSet: boolean;
+  /** Requests go through the direct stream pass (see direct-stream.ts), not http-proxy's own. */
+  private readonly direct: boolean;
 
   constructor(
     private readonly options: ResolvedRouteOptions,
@@ -133,6 +113,18 @@ export class RouteProxy {
     if (captured === null) throw new Error('http-proxy-middleware did not run its plugins');
     this.server = captured;
     dropDeleteLengthPass(this.server);
+    // Options for http-proxy itself (`proxy.*`) are implemented by its own stream pass, so a route
+    // that sets any keeps it; every other route sends through the direct pass.
+    const passes = (this.server as unknown as { webPasses?: Parameters<typeof useDirectStream>[0] })
+      .webPasses;
+    this.direct =
+      Object.keys(passthrough).length === 0 &&
+      on === undefined &&
+      (plugins?.length ?? 0) === 0 &&
+      Array.isArray(passes) &&
+      useDirectStream(passes, (state) => {
+        sendDirect(state, (this.byTarget.get(state.target) as TargetRoute).upstream);
+      });
     this.listen(this.server);
     if (on) {
       for (const [event, listener] of Object.entries(on)) {
@@ -160,6 +152,7 @@ export class RouteProxy {
       }
       const url = target.url;
       const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+      const port = url.port === '' ? (https ? 443 : 80) : Number(url.port);
       const base: ProxyCallOptions = {
         ...passthrough,
         // A detailed target: http-proxy would otherwise url.parse() a string on every request.
@@ -167,7 +160,7 @@ export class RouteProxy {
           protocol: url.protocol,
           host: hostname,
           hostname,
-          port: url.port === '' ? (https ? 443 : 80) : Number(url.port),
+          port,
         },
         // req.url is sent as it is (the target's path is prepended in onProxyReq).
         toProxy: true,
@@ -177,7 +170,12 @@ export class RouteProxy {
         base.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
       }
       // WebSocket handshakes get a connection of their own (it leaves the pool once upgraded).
-      this.byTarget.set(target, { target, web: { ...base, agent }, ws: { ...base, agent: false } });
+      this.byTarget.set(target, {
+        target,
+        web: { ...base, agent },
+        ws: { ...base, agent: false },
+        upstream: { https, hostname, port, agent, auth: base.auth },
+      });
     }
     const only = this.pool.targets.length === 1 ? this.pool.targets[0] : undefined;
     const serverOptions = (this.server as unknown as { options?: unknown }).options;
@@ -232,6 +230,8 @@ export class RouteProxy {
       replayable: body !== null || !hasStreamedBody(req),
       tunnel,
       proxyReq: null,
+      proxyRes: null,
+      waitsForDrain: false,
       connectTimer: null,
       staleRetried: false,
       upgraded: false,
@@ -268,13 +268,56 @@ export class RouteProxy {
       this.server.ws(req, socket, head, route.ws);
       return;
     }
-    if (state.body === null) {
+    // The direct pass sends a re-sent body from the state itself.
+    if (state.body === null || this.direct) {
       if (target === this.globalTarget) this.server.web(req, res);
       else this.server.web(req, res, route.web);
     } else {
       // The stream was consumed by a body parser: send the parsed body again, framed by its length.
       this.server.web(req, res, { ...route.web, buffer: Readable.from([state.body]) });
     }
+  }
+
+  /** Writes the upstream's status and headers (less hop-by-hop and the route's `remove`) to the client. */
+  relayHead(proxyRes: IncomingMessage, res: ServerResponse): void {
+    res.statusCode = proxyRes.statusCode ?? 502;
+    if (proxyRes.statusMessage) res.statusMessage = proxyRes.statusMessage;
+    const received = proxyRes.headers;
+    const skip = this.responseSkip;
+    const named = connectionNamed(received.connection);
+    const names = Object.keys(received);
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] as string;
+      if (skip.has(name) || named?.has(name)) continue;
+      const value = received[name];
+      if (value !== undefined) res.setHeader(name, value);
+    }
+    if (this.setsConnection)
+      res.setHeader('connection', res.shouldKeepAlive ? 'keep-alive' : 'close');
+    const set = this.responseSet;
+    for (let i = 0; i < set.length; i++) {
+      const entry = set[i] as readonly [string, string];
+      res.setHeader(entry[0], entry[1]);
+    }
+    proxyRes.on('close', onUpstreamResponseClose);
+  }
+
+  upstreamSocket(proxyReq: ClientRequest, state: ForwardState): void {
+    if (state.done) {
+      proxyReq.destroy();
+      return;
+    }
+    this.armTimers(proxyReq, state);
+  }
+
+  upstreamError(err: Error, state: ForwardState): void {
+    const socket = state.req.socket;
+    if (socket.destroyed && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+      // The client went away first: finish() reports it.
+      state.proxyReq?.destroy();
+      return;
+    }
+    this.onError(err, state);
   }
 
   private allDown(req: GatewayRequest, res: ServerResponse): void {
@@ -319,8 +362,9 @@ export class RouteProxy {
         if (state !== undefined) this.onProxyRes(proxyRes, res);
       },
     );
-    server.on('error', (err: Error, req: IncomingMessage) => {
-      const state = (req as WithState<IncomingMessage>)[STATE];
+    server.on('error', (err: Error, req: IncomingMessage | undefined) => {
+      // http-proxy emits a configuration error without a request.
+      const state = (req as WithState<IncomingMessage> | undefined)?.[STATE];
       if (state !== undefined) this.onError(err, state);
     });
     // A client that went away while its body was still being sent: already handled by onClientClose.
@@ -548,47 +592,4 @@ function onTunnelOpen(this: WithState<ClientRequest>): void {
 function isWebSocketHandshake(req: GatewayRequest): boolean {
   const upgrade = req.headers.upgrade;
   return req.method === 'GET' && upgrade !== undefined && upgrade.toLowerCase() === 'websocket';
-}
-
-/** Whether the request carries a body that is streamed from the client. */
-function hasStreamedBody(req: GatewayRequest): boolean {
-  if (req.headers['transfer-encoding'] !== undefined) return true;
-  const length = req.headers['content-length'];
-  return length !== undefined && length !== '0';
-}
-
-/**
- * When a body parser already consumed the stream, the body it parsed,
- * serialised again for the upstream (and the headers fixed to match);
- * otherwise null and the stream is piped as it arrives.
- */
-function parsedBody(req: GatewayRequest): Buffer | null {
-  // The header checks first: a request without a body (most) skips the stream-state getter.
-  if (!hasStreamedBody(req) || !req.readableEnded) return null;
-  const body = serialiseBody(req.body, req.headers['content-type']);
-  delete req.headers['transfer-encoding'];
-  req.headers['content-length'] = String(body.length);
-  return body;
-}
-
-function serialiseBody(body: unknown, contentType: string | undefined): Buffer {
-  if (body === undefined) {
-    throw new TypeError(
-      'portcullis: the request body was already read by an earlier middleware and is not on req.body; it cannot be forwarded',
-    );
-  }
-  if (Buffer.isBuffer(body)) return body;
-  if (typeof body === 'string') return Buffer.from(body);
-  const type = contentType?.toLowerCase() ?? '';
-  if (
-    type.includes('application/x-www-form-urlencoded') &&
-    typeof body === 'object' &&
-    body !== null
-  ) {
-    return Buffer.from(stringifyQuery(body as Record<string, string>));
-  }
-  if (type.includes('json')) return Buffer.from(JSON.stringify(body));
-  throw new TypeError(
-    `portcullis: a body parser consumed this ${contentType ?? 'untyped'} request body and it cannot be re-sent; mount the parser after the gateway or only for the host's own routes`,
-  );
 }
