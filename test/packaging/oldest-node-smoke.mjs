@@ -12,7 +12,9 @@ assert.equal(typeof require('../../dist/index.cjs').createGateway, 'function', '
 
 const listen = (server) =>
   new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
-const upstream = http.createServer((req, res) => res.end(`${req.url} ${req.headers['x-consumer-id']}`));
+const upstream = http.createServer((req, res) =>
+  res.end(`${req.url} ${req.headers['x-consumer-id']}`),
+);
 const jwks = http.createServer((_req, res) => {
   res.setHeader('content-type', 'application/json');
   res.end('{"keys":[]}');
@@ -32,7 +34,9 @@ const gateway = createGateway({
     },
   },
   rateLimit: { limit: 2, window: '1m' },
-  routes: [{ path: '/svc{/*path}', target: `http://127.0.0.1:${upstreamPort}`, rewrite: '/{*path}' }],
+  routes: [
+    { path: '/svc{/*path}', target: `http://127.0.0.1:${upstreamPort}`, rewrite: '/{*path}' },
+  ],
 });
 const app = express();
 app.use('/api', gateway);
