@@ -132,6 +132,8 @@ export class MemoryStore implements RateLimitStore {
       const table = tables[0] as Table;
       const slot = table.slots.get(key) ?? NONE;
       if (slot !== NONE) this.touch(slot);
+      if (kinds[0] === TOKEN_BUCKET)
+        return this.consumeTokenBucket(key, table, slot, policy, now, cost);
       const decision = this.decide(slot, policy, kinds[0] as number, now, cost);
       if (decision.allowed) {
         this.charge(
@@ -177,6 +179,36 @@ export class MemoryStore implements RateLimitStore {
       }
     }
     return decisions;
+  }
+
+  /**
+   * One token bucket policy (the default, and the hot path): its level is drained once and
+   * serves both the decision and the charge.
+   */
+  private consumeTokenBucket(
+    key: string,
+    table: Table,
+    slot: number,
+    policy: Policy,
+    now: number,
+    cost: number,
+  ): RateLimitDecision[] {
+    const { limit, windowMs } = policy;
+    let at = slot * STRIDE;
+    const level =
+      slot === NONE
+        ? 0
+        : tokenBucketLevel(this.num[at] as number, this.num[at + 1] as number, limit, now);
+    const decision = tokenBucketDecide(policy.name, limit, windowMs, level, cost);
+    if (decision.allowed) {
+      if (slot === NONE) at = this.allocate(key, table) * STRIDE;
+      const charged = level + cost * windowMs;
+      const num = this.num;
+      num[at] = charged;
+      num[at + 1] = now;
+      num[at + 2] = now + tokenBucketTtl(charged, limit);
+    }
+    return [decision];
   }
 
   /** Finds (or creates) the table of each policy; remembered for the next call with the same array. */
