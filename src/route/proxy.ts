@@ -1,6 +1,7 @@
 import {
   type ClientRequest,
   Agent as HttpAgent,
+  type IncomingHttpHeaders,
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
@@ -282,23 +283,10 @@ export class RouteProxy implements ExchangeOwner {
   relayHead(proxyRes: IncomingMessage, res: ServerResponse): void {
     res.statusCode = proxyRes.statusCode ?? 502;
     if (proxyRes.statusMessage) res.statusMessage = proxyRes.statusMessage;
-    const received = proxyRes.headers;
-    const skip = this.responseSkip;
-    const named = connectionNamed(received.connection);
-    const names = Object.keys(received);
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i] as string;
-      if (skip.has(name) || named?.has(name)) continue;
-      const value = received[name];
-      if (value !== undefined) res.setHeader(name, value);
-    }
-    if (this.setsConnection)
-      res.setHeader('connection', res.shouldKeepAlive ? 'keep-alive' : 'close');
-    const set = this.responseSet;
-    for (let i = 0; i < set.length; i++) {
-      const entry = set[i] as readonly [string, string];
-      res.setHeader(entry[0], entry[1]);
-    }
+    // No `Connection` of the gateway's own: Node writes it from the response's framing (an
+    // HTTP/1.0 client without a length gets `close`), as it does for any response.
+    const headers = this.responseHeaders(proxyRes);
+    for (const name in headers) res.setHeader(name, headers[name] as string | string[]);
     proxyRes.on('close', onUpstreamResponseClose);
   }
 
@@ -397,24 +385,34 @@ export class RouteProxy implements ExchangeOwner {
     proxyReq.setTimeout(this.timeoutMs, onResponseTimeout);
   }
 
+  /** http-proxy's own pass writes `proxyRes.headers` to the client: give it the filtered set. */
   private onProxyRes(proxyRes: IncomingMessage, res: ServerResponse): void {
-    // Rebuilt in one pass (see copyHeadersExcept); http-proxy then copies it to the client response.
+    const headers = this.responseHeaders(proxyRes);
+    // http-proxy's setConnection pass would copy the request's `Connection`: set Node's own decision.
+    if (this.setsConnection) headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
+    proxyRes.headers = headers;
+    // `on` for the same reason as the client's 'close' (fail() is idempotent).
+    proxyRes.on('close', onUpstreamResponseClose);
+  }
+
+  /**
+   * The upstream's response headers as the client receives them: hop-by-hop, `Connection`-named
+   * and the route's `remove` left out (rebuilt in one pass, see copyHeadersExcept), then the
+   * route's `set`.
+   */
+  private responseHeaders(proxyRes: IncomingMessage): IncomingHttpHeaders {
     const received = proxyRes.headers;
     const headers = copyHeadersExcept(
       received,
       this.responseSkip,
       connectionNamed(received.connection),
     );
-    // Keep Node's own decision for the client connection (http-proxy would copy the request's).
-    if (this.setsConnection) headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
     const set = this.responseSet;
     for (let i = 0; i < set.length; i++) {
       const entry = set[i] as readonly [string, string];
       headers[entry[0]] = entry[1];
     }
-    proxyRes.headers = headers;
-    // `on` for the same reason as the client's 'close' (fail() is idempotent).
-    proxyRes.on('close', onUpstreamResponseClose);
+    return headers;
   }
 
   private onError(err: Error, state: ForwardState): void {

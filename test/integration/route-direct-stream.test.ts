@@ -518,6 +518,26 @@ describe.each(EXPRESS_MAJORS)('route() stream passes on Express %i', (major) => 
       expect(rawBody).toBe(parts.join(''));
     });
 
+    it('tells an HTTP/1.0 keep-alive client Connection: close when the body ends with the connection', async () => {
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+        res.write('first-');
+        setTimeout(() => res.end('last'), 10);
+      };
+      const response = await rawRequest(
+        host.port,
+        `GET /${mode}/chunked HTTP/1.0\r\nHost: 127.0.0.1:${host.port}\r\nConnection: keep-alive\r\n\r\n`,
+        8_000,
+      );
+      expect(response.status).toBe(200);
+      expect(response.headers['transfer-encoding']).toBeUndefined();
+      expect(response.headers['content-length']).toBeUndefined();
+      expect(response.raw.slice(response.raw.indexOf('\r\n\r\n') + 4)).toBe('first-last');
+      // rawRequest resolved on 'close': without a length the body can only end with the connection,
+      // so the response must not announce a persistent one (Node itself would say close here).
+      expect(response.headers.connection).toBe('close');
+    });
+
     it('keeps a custom status message and several Set-Cookie headers apart', async () => {
       const cookies = [
         'a=1; Path=/',
