@@ -184,8 +184,10 @@ function onUpstreamResponse(this: WithState<ClientRequest>, proxyRes: IncomingMe
 function onUpstreamData(this: WithState<IncomingMessage>, chunk: Buffer): void {
   const state = this[STATE];
   if (state === undefined || state.res.write(chunk)) return;
-  // The client reads slower than the upstream sends: hold the upstream until it catches up.
+  // The client reads slower than the upstream sends: hold the upstream until it catches up. The
+  // upstream is not idle meanwhile, the gateway is not reading: its inactivity timer waits too.
   this.pause();
+  state.proxyReq?.setTimeout(0);
   if (!state.waitsForDrain) {
     state.waitsForDrain = true;
     state.res.on('drain', onClientDrain);
@@ -194,7 +196,9 @@ function onUpstreamData(this: WithState<IncomingMessage>, chunk: Buffer): void {
 
 function onClientDrain(this: ServerResponse): void {
   const state = (this.req as WithState<IncomingMessage>)[STATE];
-  state?.proxyRes?.resume();
+  if (state === undefined || state.proxyRes === null) return;
+  state.proxyReq?.setTimeout(state.proxy.timeoutMs);
+  state.proxyRes.resume();
 }
 
 function onUpstreamEnd(this: WithState<IncomingMessage>): void {

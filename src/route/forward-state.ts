@@ -18,6 +18,8 @@ export const STATE = Symbol('portcullis.forward');
  * const owner: ExchangeOwner = routeProxy;
  */
 export interface ExchangeOwner {
+  /** The route's upstream inactivity limit (`timeout`), in ms. */
+  readonly timeoutMs: number;
   /** The client response is over (finished or closed early). */
   finish(state: ForwardState): void;
   /** The exchange failed: a problem response, or the client response cut. */

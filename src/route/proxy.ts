@@ -70,7 +70,7 @@ export class RouteProxy implements ExchangeOwner {
   private readonly agents: Array<HttpAgent | HttpsAgent> = [];
   private readonly listening: boolean;
   private readonly retries: number;
-  private readonly timeoutMs: number;
+  readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly preserveHost: boolean;
   /** Upstream response headers never copied to the client: hop-by-hop, `X-Request-Id`, the route's `remove`. */

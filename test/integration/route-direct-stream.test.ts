@@ -284,6 +284,15 @@ describe.each(EXPRESS_MAJORS)('route() stream passes on Express %i', (major) => 
         );
         app.use(
           add({
+            name: `${mode}-patient`,
+            path: `/${mode}-patient{/*rest}`,
+            target: upstream.url,
+            timeout: '700ms',
+            proxy,
+          }),
+        );
+        app.use(
+          add({
             name: `${mode}-based`,
             path: `/${mode}-based{/*rest}`,
             target: `${upstream.url}/base/`,
@@ -374,6 +383,47 @@ describe.each(EXPRESS_MAJORS)('route() stream passes on Express %i', (major) => 
       expect(sentWhilePaused).toBeLessThan(16 * MB);
       expect(up.sent).toBe(BIG);
     });
+
+    it(
+      direct
+        ? 'does not count a client holding the response back as upstream inactivity (timeout)'
+        : 'with http-proxy’s own pass, cuts a response the client holds back past timeout (documented)',
+      async () => {
+        const size = 8 * MB;
+        handler = (_req, res) => {
+          res.writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'content-length': String(size),
+          });
+          let sent = 0;
+          const pump = (): void => {
+            while (sent < size) {
+              const chunk = BIG_PAYLOAD.subarray(sent, sent + CHUNK);
+              sent += chunk.length;
+              if (!res.write(chunk)) {
+                res.once('drain', pump);
+                return;
+              }
+            }
+            res.end();
+          };
+          pump();
+        };
+        const { res } = await send(`${host.url}/${mode}-patient/big`);
+        res.pause();
+        // Twice the route's 700 ms timeout, while the upstream is ready to send more.
+        await sleep(1_500);
+        if (direct) {
+          const body = await readAll(res);
+          expect(body.length).toBe(size);
+          expect(sha256(body)).toBe(sha256(BIG_PAYLOAD.subarray(0, size)));
+          expect(errorsOf(`${mode}-patient`)).toEqual([]);
+        } else {
+          await expect(readAll(res)).rejects.toThrow();
+          await until(() => errorsOf(`${mode}-patient`).length === 1, 3_000, 'proxy.error');
+        }
+      },
+    );
 
     it('aborts the upstream response when the client goes away mid-download, and keeps serving', async () => {
       const up = { closedAt: 0, finished: false };
