@@ -202,11 +202,7 @@ export class MemoryStore implements RateLimitStore {
     const decision = tokenBucketDecide(policy.name, limit, windowMs, level, cost);
     if (decision.allowed) {
       if (slot === NONE) at = this.allocate(key, table) * STRIDE;
-      const charged = level + cost * windowMs;
-      const num = this.num;
-      num[at] = charged;
-      num[at + 1] = now;
-      num[at + 2] = now + tokenBucketTtl(charged, limit);
+      this.writeTokenBucket(at, level + cost * windowMs, now, limit);
     }
     return [decision];
   }
@@ -263,11 +259,8 @@ export class MemoryStore implements RateLimitStore {
     const num = this.num;
     const at = slot * STRIDE;
     if (kind === TOKEN_BUCKET) {
-      const level =
-        tokenBucketLevel(num[at] as number, num[at + 1] as number, limit, now) + cost * windowMs;
-      num[at] = level;
-      num[at + 1] = now;
-      num[at + 2] = now + tokenBucketTtl(level, limit);
+      const level = tokenBucketLevel(num[at] as number, num[at + 1] as number, limit, now);
+      this.writeTokenBucket(at, level + cost * windowMs, now, limit);
     } else if (kind === FIXED_WINDOW) {
       const start = fixedWindowStart(now, windowMs);
       num[at + 1] = num[at] === start ? (num[at + 1] as number) + cost : cost;
@@ -282,6 +275,14 @@ export class MemoryStore implements RateLimitStore {
       log.record(now, cost);
       num[at + 2] = log.newest() + windowMs;
     }
+  }
+
+  /** Stores a charged bucket: its level, when, and until when it matters (full again). */
+  private writeTokenBucket(at: number, level: number, now: number, limit: number): void {
+    const num = this.num;
+    num[at] = level;
+    num[at + 1] = now;
+    num[at + 2] = now + tokenBucketTtl(level, limit);
   }
 
   /** A slot for a new counter: a freed one, a new one, or the least recently used one. */
