@@ -43,7 +43,7 @@ type WebPass = (
  *
  * http-proxy's own pass builds per request an options object and a copy of
  * the headers, five closures, two `pipe()`s and four events nobody listens
- * to; about a tenth of a proxied request's CPU time (see the README's
+ * to; about a seventh of a proxied request's CPU time (see the README's
  * performance section). Everything the route needs from it is done here.
  *
  * @example
