@@ -77,6 +77,59 @@ async function whenSteady(read: () => number, quietMs: number, timeoutMs: number
   return last;
 }
 
+/**
+ * Writes `BIG_PAYLOAD`'s first `size` bytes in CHUNK pieces, honouring `write()`'s backpressure
+ * (waits for 'drain'), then calls `done` (default: end the response). `up` counts what was sent.
+ */
+function pumpPayload(
+  res: ServerResponse,
+  size: number,
+  up: { sent: number; waitingForDrain: boolean; falseWrites: number } = {
+    sent: 0,
+    waitingForDrain: false,
+    falseWrites: 0,
+  },
+  done: () => void = () => res.end(),
+): void {
+  const pump = (): void => {
+    up.waitingForDrain = false;
+    while (up.sent < size) {
+      const chunk = BIG_PAYLOAD.subarray(up.sent, up.sent + CHUNK);
+      up.sent += chunk.length;
+      if (!res.write(chunk)) {
+        up.falseWrites++;
+        up.waitingForDrain = true;
+        res.once('drain', pump);
+        return;
+      }
+    }
+    done();
+  };
+  pump();
+}
+
+/** How a response body ended: 'ended' normally, 'cut' (aborted/error), or 'hang' after `hangMs`. */
+function howItEnds(
+  res: IncomingMessage,
+  hangMs: number,
+): Promise<{ how: 'ended' | 'cut' | 'hang'; bytes: number }> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    const timer = setTimeout(() => resolve({ how: 'hang', bytes }), hangMs);
+    const done = (how: 'ended' | 'cut') => (): void => {
+      clearTimeout(timer);
+      resolve({ how, bytes });
+    };
+    res.on('data', (c: Buffer) => {
+      bytes += c.length;
+    });
+    res.on('end', done('ended'));
+    res.on('aborted', done('cut'));
+    res.on('error', done('cut'));
+    res.resume();
+  });
+}
+
 /** Starts a request through Node's client and resolves with the response head (body unread). */
 function send(
   url: string,
@@ -346,21 +399,7 @@ describe.each(EXPRESS_MAJORS)('route() stream passes on Express %i', (major) => 
           'content-type': 'application/octet-stream',
           'content-length': String(BIG),
         });
-        const pump = (): void => {
-          up.waitingForDrain = false;
-          while (up.sent < BIG) {
-            const chunk = BIG_PAYLOAD.subarray(up.sent, up.sent + CHUNK);
-            up.sent += chunk.length;
-            if (!res.write(chunk)) {
-              up.falseWrites++;
-              up.waitingForDrain = true;
-              res.once('drain', pump);
-              return;
-            }
-          }
-          res.end();
-        };
-        pump();
+        pumpPayload(res, BIG, up);
       };
       const { res } = await send(`${base()}/big`);
       res.pause();
@@ -395,19 +434,7 @@ describe.each(EXPRESS_MAJORS)('route() stream passes on Express %i', (major) => 
             'content-type': 'application/octet-stream',
             'content-length': String(size),
           });
-          let sent = 0;
-          const pump = (): void => {
-            while (sent < size) {
-              const chunk = BIG_PAYLOAD.subarray(sent, sent + CHUNK);
-              sent += chunk.length;
-              if (!res.write(chunk)) {
-                res.once('drain', pump);
-                return;
-              }
-            }
-            res.end();
-          };
-          pump();
+          pumpPayload(res, size);
         };
         const { res } = await send(`${host.url}/${mode}-patient/big`);
         res.pause();
@@ -472,20 +499,7 @@ describe.each(EXPRESS_MAJORS)('route() stream passes on Express %i', (major) => 
       };
       const started = Date.now();
       const { res } = await send(`${base()}/dies`);
-      const outcome = await new Promise<{ how: string; bytes: number }>((resolve) => {
-        let bytes = 0;
-        const timer = setTimeout(() => resolve({ how: 'hang', bytes }), 2_000);
-        const done = (how: string) => (): void => {
-          clearTimeout(timer);
-          resolve({ how, bytes });
-        };
-        res.on('data', (c: Buffer) => {
-          bytes += c.length;
-        });
-        res.on('end', done('ended'));
-        res.on('aborted', done('cut'));
-        res.on('error', done('cut'));
-      });
+      const outcome = await howItEnds(res, 2_000);
       expect(outcome.how).toBe('cut');
       expect(res.complete).toBe(false);
       expect(outcome.bytes).toBeLessThan(4 * MB);
@@ -499,37 +513,12 @@ describe.each(EXPRESS_MAJORS)('route() stream passes on Express %i', (major) => 
     it('cuts the client response when the upstream dies while the client is holding it back', async () => {
       handler = (_req, res) => {
         res.writeHead(200, { 'content-length': String(BIG) });
-        let sent = 0;
-        const pump = (): void => {
-          while (sent < 2 * MB) {
-            sent += CHUNK;
-            if (!res.write(BIG_PAYLOAD.subarray(0, CHUNK))) {
-              res.once('drain', pump);
-              return;
-            }
-          }
-          res.socket?.destroy();
-        };
-        pump();
+        pumpPayload(res, 2 * MB, undefined, () => res.socket?.destroy());
       };
       const { res } = await send(`${base()}/dies-paused`);
       res.pause();
       await sleep(300);
-      const outcome = await new Promise<{ how: string; bytes: number }>((resolve) => {
-        let bytes = 0;
-        const timer = setTimeout(() => resolve({ how: 'hang', bytes }), 3_000);
-        const done = (how: string) => (): void => {
-          clearTimeout(timer);
-          resolve({ how, bytes });
-        };
-        res.on('data', (c: Buffer) => {
-          bytes += c.length;
-        });
-        res.on('end', done('ended'));
-        res.on('aborted', done('cut'));
-        res.on('error', done('cut'));
-        res.resume();
-      });
+      const outcome = await howItEnds(res, 3_000);
       expect(outcome.how).toBe('cut');
       expect(outcome.bytes).toBeLessThanOrEqual(2 * MB);
       await until(() => errorsOf(mode).length > 0, 2_000, 'proxy.error event');
