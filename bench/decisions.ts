@@ -13,12 +13,12 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { MemoryStore as ErlMemoryStore, type Options as ErlOptions } from 'express-rate-limit';
-import { Redis } from 'ioredis';
 import { RedisStore as RateLimitRedisStore, type RedisReply } from 'rate-limit-redis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import { cpuMicros, report } from './lib/children.js';
-import { NEVER_REACHED_LIMIT, REDIS_HOST, REDIS_PORT } from './lib/constants.js';
-import { firstLine, loadStore, Unavailable } from './lib/portcullis.js';
+import { NEVER_REACHED_LIMIT } from './lib/constants.js';
+import { loadStore, Unavailable } from './lib/portcullis.js';
+import { connectRedis } from './lib/redis.js';
 import { formatInt, formatRatio, keySequence, markdownTable, median } from './lib/stats.js';
 
 export const KEY_COUNT = 10_000;
@@ -65,27 +65,6 @@ const policy = {
   windowMs: WINDOW_MS,
   algorithm: 'token-bucket',
 } as const;
-
-async function connectRedis(): Promise<Redis> {
-  const client = new Redis({
-    host: REDIS_HOST,
-    port: REDIS_PORT,
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.ping();
-    return client;
-  } catch (err) {
-    client.disconnect();
-    throw new Unavailable(
-      `Redis at ${REDIS_HOST}:${REDIS_PORT} does not answer (${firstLine(err)})`,
-    );
-  }
-}
 
 function expectAllowedDecision(answer: unknown): void {
   // portcullis stores answer one RateLimitDecision per policy.

@@ -8,17 +8,12 @@ import { Agent, type Server } from 'node:http';
 import express, { type Express, type RequestHandler } from 'express';
 import { rateLimit as expressRateLimit } from 'express-rate-limit';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RedisStore as RateLimitRedisStore, type RedisReply } from 'rate-limit-redis';
 import { answerCpuQueries, exitWithParent, report } from './lib/children.js';
-import {
-  BENCH_KEY,
-  NEVER_REACHED_LIMIT,
-  OTHER_KEYS,
-  REDIS_HOST,
-  REDIS_PORT,
-} from './lib/constants.js';
+import { BENCH_KEY, NEVER_REACHED_LIMIT, OTHER_KEYS } from './lib/constants.js';
 import { firstLine, loadPortcullis, Unavailable } from './lib/portcullis.js';
+import { connectRedis } from './lib/redis.js';
 import { isScenarioName, type ScenarioName } from './lib/scenarios.js';
 
 interface Built {
@@ -41,28 +36,6 @@ const target = `http://127.0.0.1:${upstreamPortArg}`;
 const peerAgent =
   process.env.BENCH_PEER_AGENT === 'default' ? undefined : new Agent({ keepAlive: true });
 const proxyOptions = peerAgent ? { target, agent: peerAgent } : { target };
-
-/** Connects to the local Redis, or says why not (the scenario is then skipped). */
-async function connectRedis(): Promise<Redis> {
-  const client = new Redis({
-    host: REDIS_HOST,
-    port: REDIS_PORT,
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => {}); // reported through connect()/ping() below
-  try {
-    await client.connect();
-    await client.ping();
-    return client;
-  } catch (err) {
-    client.disconnect();
-    throw new Unavailable(
-      `Redis at ${REDIS_HOST}:${REDIS_PORT} does not answer (${firstLine(err)})`,
-    );
-  }
-}
 
 /** The API-key check as users hand-write it: look the header up in a Set. */
 function handWrittenApiKeyCheck(): RequestHandler {
