@@ -16,7 +16,6 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import type { DecisionsResult } from './decisions.js';
 import {
   askCpuMicros,
@@ -26,7 +25,7 @@ import {
   stopAllChildren,
   stopChild,
 } from './lib/children.js';
-import { BENCH_KEY, REDIS_HOST, REDIS_PORT, REQUEST_PATH, UPSTREAM_BODY } from './lib/constants.js';
+import { BENCH_KEY, REQUEST_PATH, UPSTREAM_BODY } from './lib/constants.js';
 import { get } from './lib/http-check.js';
 import {
   chooseLoadGenerator,
@@ -36,6 +35,8 @@ import {
   runLoad,
 } from './lib/load.js';
 import { currentLoad, machineInfo } from './lib/machine.js';
+import { Unavailable } from './lib/portcullis.js';
+import { connectRedis } from './lib/redis.js';
 import {
   type MeasuredRun,
   type RunSettings,
@@ -78,24 +79,15 @@ const outFile = process.env.BENCH_OUT ?? here('./RESULTS.md');
 /** Unique per run: Redis keys of one run never meet another's (they also expire: 1 min windows). */
 const runId = `bench:${Date.now().toString(36)}${randomBytes(3).toString('hex')}:`;
 
+/** null when Redis answers, else why not (the Redis rows are then reported as skipped). */
 async function redisStatus(): Promise<string | null> {
-  const client = new Redis({
-    host: REDIS_HOST,
-    port: REDIS_PORT,
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-    connectTimeout: 2000,
-  });
-  client.on('error', () => {});
   try {
-    await client.connect();
-    await client.ping();
+    const client = await connectRedis();
     await client.quit();
     return null;
   } catch (err) {
-    client.disconnect();
-    return `Redis at ${REDIS_HOST}:${REDIS_PORT} does not answer (${err instanceof Error ? err.message : String(err)})`;
+    if (err instanceof Unavailable) return err.message;
+    throw err;
   }
 }
 
