@@ -34,7 +34,8 @@ import {
   loadGeneratorVersion,
   runLoad,
 } from './lib/load.js';
-import { currentLoad, machineInfo } from './lib/machine.js';
+import { machineInfo } from './lib/machine.js';
+import { accountOtherWork } from './lib/other-work.js';
 import { Unavailable } from './lib/portcullis.js';
 import { connectRedis } from './lib/redis.js';
 import {
@@ -257,6 +258,7 @@ async function runSection<T>(file: string, execArgv: string[]): Promise<T> {
 async function main(): Promise<number> {
   installCleanupHandlers();
   const machine = machineInfo();
+  const otherWorkSoFar = await accountOtherWork(machine.cores);
   const started = Date.now();
   const e2eSeconds = sections.includes('e2e')
     ? scenarios.length * settings.rounds * (settings.durationSec + settings.warmupSec + 1.5)
@@ -292,7 +294,7 @@ async function main(): Promise<number> {
       sectionErrors.push(`memory: ${(err as Error).message}`);
     }
   }
-  machine.loadEnd = currentLoad();
+  machine.otherWork = await otherWorkSoFar(); // every child has exited by now
 
   const report = renderReport({
     machine,

@@ -1,6 +1,7 @@
 // What the figures were measured on: they only mean something beside these facts.
 
 import { cpus, loadavg, totalmem } from 'node:os';
+import type { OtherWork } from './other-work.js';
 
 export interface MachineInfo {
   cpuModel: string;
@@ -9,9 +10,10 @@ export interface MachineInfo {
   node: string;
   platform: string;
   date: string;
-  /** 1-minute load average when the run started and ended: other work on the machine. */
+  /** 1-minute load average when the run started (the fallback where /proc is not there). */
   loadStart: number;
-  loadEnd: number;
+  /** What else used the machine while the run went on; `null` where it cannot be told. */
+  otherWork: OtherWork | null;
 }
 
 export function machineInfo(): MachineInfo {
@@ -24,10 +26,6 @@ export function machineInfo(): MachineInfo {
     platform: `${process.platform} ${process.arch}`,
     date: new Date().toISOString(),
     loadStart: loadavg()[0] ?? 0,
-    loadEnd: Number.NaN,
+    otherWork: null,
   };
-}
-
-export function currentLoad(): number {
-  return loadavg()[0] ?? 0;
 }

@@ -138,6 +138,25 @@ function cpuView(
   };
 }
 
+/** Above this share of the machine's CPU, other work (or steal) makes the verdicts unreliable. */
+const BUSY_SHARE = 0.1;
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)} %`;
+}
+
+function otherWorkLine(machine: MachineInfo): string {
+  const other = machine.otherWork;
+  if (other === null) {
+    return `- Load average (1 min) at start ${machine.loadStart.toFixed(2)} (other work on the machine could not be measured here: no /proc)`;
+  }
+  return (
+    `- Other work on the machine during the run: ${percent(other.otherShare)} of its CPU ` +
+    `(machine busy time, less this benchmark's processes${other.redisCounted ? ' and the Redis server' : '; the Redis server could not be read and counts as other work'}); ` +
+    `hypervisor steal ${percent(other.stealShare)}`
+  );
+}
+
 export function renderReport(input: ReportInput): { text: string; markdown: string } {
   const { machine, settings } = input;
   const parts: string[] = [];
@@ -147,8 +166,7 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
     [
       `- Machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}`,
       `- Node ${machine.node}; date ${machine.date}; run took ${Math.round(input.elapsedSec)} s`,
-      `- Load average (1 min) at start ${machine.loadStart.toFixed(2)}, at end ${Number.isFinite(machine.loadEnd) ? machine.loadEnd.toFixed(2) : '–'}` +
-        ' (anything else running on the machine shows here and makes the figures noisy)',
+      otherWorkLine(machine),
       `- Load generator: ${settings.loadGeneratorVersion}; ${settings.connections} connections, pipelining 1; ` +
         `${settings.warmupSec} s warm-up (discarded) then ${settings.durationSec} s measured, per scenario per round; ` +
         `${settings.rounds} rounds, scenario order rotated each round; each scenario in its own process, started fresh per measurement; medians`,
@@ -361,14 +379,19 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
     targets.map((t) => [t.what, t.goal, t.measured, t.verdict]),
   );
   const warnings: string[] = [];
-  const busiest = Math.max(
-    machine.loadStart,
-    Number.isFinite(machine.loadEnd) ? machine.loadEnd : 0,
-  );
-  if (busiest > machine.cores / 2) {
+  const other = machine.otherWork;
+  if (other === null && machine.loadStart > machine.cores / 2) {
     warnings.push(
-      `the machine was busy with other work (load average up to ${busiest.toFixed(1)} on ${machine.cores} cores)`,
+      `the machine was busy before the run started (load average ${machine.loadStart.toFixed(1)} on ${machine.cores} cores)`,
     );
+  }
+  if (other !== null && other.otherShare > BUSY_SHARE) {
+    warnings.push(
+      `other work used ${percent(other.otherShare)} of the machine's CPU during the run`,
+    );
+  }
+  if (other !== null && other.stealShare > BUSY_SHARE) {
+    warnings.push(`the hypervisor gave ${percent(other.stealShare)} of the CPU to other guests`);
   }
   if (settings.rounds < 3)
     warnings.push(`only ${settings.rounds} round(s) (the targets ask for ≥ 3)`);
