@@ -56,6 +56,8 @@ export interface RequestHeaderPlan {
   skip: ReadonlySet<string>;
   /** `skip` plus the consumer headers, for requests without a principal. */
   skipWithoutPrincipal: ReadonlySet<string>;
+  /** The consumer header names (lower-case): set by the gateway when there is a principal. */
+  consumerNames: readonly string[];
   rules: ResolvedHeaderRules;
   removeList: readonly string[];
 }
@@ -77,13 +79,11 @@ export function requestHeaderPlan(
     ...GATEWAY_SET_HEADERS,
     ...rules.remove,
   ]);
+  const consumerNames = [consumer.id.toLowerCase(), consumer.scopes.toLowerCase()];
   return {
     skip,
-    skipWithoutPrincipal: new Set([
-      ...skip,
-      consumer.id.toLowerCase(),
-      consumer.scopes.toLowerCase(),
-    ]),
+    skipWithoutPrincipal: new Set([...skip, ...consumerNames]),
+    consumerNames,
     rules,
     removeList: [...rules.remove],
   };
@@ -146,8 +146,15 @@ export function prepareRequestHeaders(
   const xff = forwardedFor(req);
   const proto = forwardedProto(req);
   const receivedHost = received.host;
-  const skip = req.gateway?.principal === undefined ? plan.skipWithoutPrincipal : plan.skip;
-  const headers = copyHeadersExcept(received, skip, connectionNamed(received.connection));
+  const authenticated = req.gateway?.principal !== undefined;
+  const skip = authenticated ? plan.skip : plan.skipWithoutPrincipal;
+  const named = connectionNamed(received.connection);
+  if (named !== null && authenticated) {
+    // The consumer headers are the gateway's own (authentication replaced any client copy): a
+    // client must not make them vanish by naming them in `Connection`.
+    for (const name of plan.consumerNames) named.delete(name);
+  }
+  const headers = copyHeadersExcept(received, skip, named);
   headers['x-forwarded-for'] = xff;
   headers['x-forwarded-proto'] = proto;
   if (receivedHost !== undefined) headers['x-forwarded-host'] = receivedHost;

@@ -44,7 +44,7 @@ const PROTECTED = new Set(['content-length', 'transfer-encoding', 'host']);
  * @example
  * connectionNamed('close, X-Secret'); // Set { 'x-secret' }
  */
-export function connectionNamed(value: string | undefined): ReadonlySet<string> | null {
+export function connectionNamed(value: string | undefined): Set<string> | null {
   if (value === undefined) return null;
   const lower = value.toLowerCase();
   if (lower === 'keep-alive' || lower === 'close' || lower === 'upgrade') return null;

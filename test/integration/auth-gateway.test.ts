@@ -3,6 +3,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type GatewayEvent, hashApiKey } from '../../src/index.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
+import { rawGet } from '../helpers/raw-http.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const SECRET = 'gateway-hs-secret-long-enough-0123456789';
@@ -90,6 +91,21 @@ describe.each(EXPRESS_MAJORS)('per-route auth in createGateway on Express %i', (
     expect(last().headers.authorization).toBeUndefined();
     expect((await get('/orders/1', { 'x-api-key': KEY })).status).toBe(200);
     expect(last().headers['x-consumer-id']).toBe('svc');
+  });
+
+  it('a client cannot drop the consumer headers by naming them in Connection', async () => {
+    const port = Number(new URL(host.url).port);
+    const res = await rawGet(port, '/api/orders/2', [
+      `X-Api-Key: ${KEY}`,
+      'Connection: X-Consumer-Id, X-Consumer-Scopes, X-Other',
+      'X-Other: dropped',
+    ]);
+    expect(res.status).toBe(200);
+    expect(last().url).toBe('/orders/2');
+    expect(last().headers['x-consumer-id']).toBe('svc');
+    expect(last().headers['x-consumer-scopes']).toBe('orders:read');
+    // Other names in Connection are still hop-by-hop and dropped.
+    expect(last().headers['x-other']).toBeUndefined();
   });
 
   it('the default route requires credentials; the query key is removed before proxying', async () => {
