@@ -43,8 +43,11 @@ interface Waiting {
   readonly res: ServerResponse;
   readonly gw: GatewayContext;
   readonly set: PolicySet;
-  /** `performance.now()` after which the store counts as failed. */
-  readonly deadline: number;
+  /**
+   * `performance.now()` after which the store counts as failed; `Infinity` until the end of the
+   * event-loop turn the request was asked in (see `stampDeadlines`).
+   */
+  deadline: number;
   readonly resolve: (go: boolean) => void;
   readonly reject: (err: unknown) => void;
   /** Answered: by the store or by the timeout, whichever came first. */
@@ -189,12 +192,26 @@ export function createLimiter(
   // answered one leaves at once). They all wait `storeTimeoutMs`, so arrival order is deadline
   // order and one unref'd timer, armed for the oldest, times them all out (instead of a
   // setTimeout/clearTimeout per request).
+  //
+  // The timeout judges the store, not this process: a host busy for longer than `storeTimeout`
+  // (a burst on a cold process, a GC pause, a descheduled core) must not turn answers that are
+  // already on their way into failures, which with onStoreError 'allow' would admit more than
+  // the limit. So a request's clock starts at the end of the event-loop turn it was asked in
+  // (when a batching store such as RedisStore has sent it), and a request whose time is up is
+  // failed only after one more I/O poll, which reads any answer that arrived while the process
+  // was busy (timers run before the poll phase of the same loop iteration).
   let oldest: Waiting | null = null;
   let newest: Waiting | null = null;
+  /** The first request whose deadline is not stamped yet (all after it are unstamped too). */
+  let unstamped: Waiting | null = null;
+  let stampQueued = false;
   let timer: ReturnType<typeof setTimeout> | null = null;
+  /** When a sweep found requests out of time; those are failed after the next I/O poll. */
+  let expiredAt = -1;
 
   function unlink(w: Waiting): void {
     w.settled = true;
+    if (w === unstamped) unstamped = w.next;
     if (w.prev === null) oldest = w.next;
     else w.prev.next = w.next;
     if (w.next === null) newest = w.prev;
@@ -203,8 +220,16 @@ export function createLimiter(
     w.next = null;
   }
 
+  function stampDeadlines(): void {
+    stampQueued = false;
+    const deadline = performance.now() + storeTimeoutMs;
+    for (let w = unstamped; w !== null; w = w.next) w.deadline = deadline;
+    unstamped = null;
+    if (timer === null && expiredAt < 0) armTimer();
+  }
+
   function armTimer(): void {
-    if (oldest === null) return;
+    if (oldest === null || oldest.deadline === Number.POSITIVE_INFINITY) return;
     const delay = Math.ceil(oldest.deadline - performance.now());
     timer = setTimeout(sweep, Math.max(delay, 1));
     timer.unref();
@@ -212,8 +237,18 @@ export function createLimiter(
 
   function sweep(): void {
     timer = null;
-    const now = performance.now();
-    while (oldest !== null && oldest.deadline <= now) {
+    if (oldest !== null && oldest.deadline <= performance.now()) {
+      expiredAt = performance.now();
+      setImmediate(failExpired);
+    } else {
+      armTimer();
+    }
+  }
+
+  function failExpired(): void {
+    const cutoff = expiredAt;
+    expiredAt = -1;
+    while (oldest !== null && oldest.deadline <= cutoff) {
       const w = oldest;
       unlink(w);
       try {
@@ -258,14 +293,13 @@ export function createLimiter(
     set: PolicySet,
     pending: Promise<RateLimitDecision[]>,
   ): Promise<boolean> {
-    const deadline = performance.now() + storeTimeoutMs;
     return new Promise<boolean>((resolve, reject) => {
       const w: Waiting = {
         req,
         res,
         gw,
         set,
-        deadline,
+        deadline: Number.POSITIVE_INFINITY,
         resolve,
         reject,
         settled: false,
@@ -275,7 +309,11 @@ export function createLimiter(
       if (newest === null) oldest = w;
       else newest.next = w;
       newest = w;
-      if (timer === null) armTimer();
+      if (unstamped === null) unstamped = w;
+      if (!stampQueued) {
+        stampQueued = true;
+        setImmediate(stampDeadlines);
+      }
       pending.then(
         (decisions) => decided(w, decisions),
         (err: unknown) => failed(w, err),

@@ -25,6 +25,8 @@ afterEach(async () => {
 /** An Express host with rateLimit() on `store`, keyed to one shared client; counts what reached the handler. */
 async function host(
   options: RateLimitOptions,
+  /** Runs before the limiter on every request (to make the host busy at a chosen moment). */
+  before?: (req: GatewayRequest) => void,
 ): Promise<{ h: Host; reached: () => number; events: GatewayEvent[]; durations: number[] }> {
   let reached = 0;
   const events: GatewayEvent[] = [];
@@ -39,6 +41,7 @@ async function host(
     app.use((_req: GatewayRequest, res: ServerResponse, next: () => void) => {
       const started = performance.now();
       res.on('finish', () => durations.push(performance.now() - started));
+      before?.(_req);
       next();
     });
     app.use(limiter);
@@ -249,6 +252,60 @@ describe.skipIf(!hasRedis)('rateLimit() with RedisStore', () => {
       Date.now = realNow;
     }
   });
+
+  it('four gateway processes with the default storeTimeout admit exactly 100 of 400 concurrent requests', async () => {
+    // Freshly started (cold) processes take a burst for longer than the default 100 ms; the
+    // timeout must judge Redis, not the host, or the late answers would fail open.
+    const prefix = `${PREFIX}four:`;
+    const env = { RL_PREFIX: prefix, RL_LIMIT: '100', RL_WINDOW: '1h' };
+    const processes: GatewayProcess[] = await Promise.all([
+      startGatewayProcess('rate-limit-redis-server.ts', env),
+      startGatewayProcess('rate-limit-redis-server.ts', { ...env, RL_CLIENT: 'node-redis' }),
+      startGatewayProcess('rate-limit-redis-server.ts', env),
+      startGatewayProcess('rate-limit-redis-server.ts', { ...env, RL_CLIENT: 'node-redis' }),
+    ]);
+    cleanups.push(async () => {
+      await Promise.all(processes.map((p) => p.stop()));
+    });
+    const statuses = await Promise.all(
+      Array.from({ length: 400 }, (_, i) =>
+        fetch(`http://127.0.0.1:${processes[i % 4]?.port}/x`).then((r) => r.status),
+      ),
+    );
+    expect(statuses.filter((s) => s === 200)).toHaveLength(100);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(300);
+  });
+
+  let busyRuns = 0;
+  it.each([
+    ['before the batch is sent (the same turn)', (block: () => void) => process.nextTick(block)],
+    [
+      'after it was sent, while the answer arrives',
+      (block: () => void) => setImmediate(() => setImmediate(block)),
+    ],
+  ])(
+    'a host busy for 150 ms %s is no store timeout: the answer is used',
+    async (_when, schedule) => {
+      const client = new Redis({ host: '127.0.0.1', port: 6379 });
+      cleanups.push(async () => {
+        client.disconnect();
+      });
+      const store = new RedisStore({ client, prefix: `${PREFIX}busy-${++busyRuns}:` });
+      const { h, events } = await host({ limit: 1, window: '1h', store }, (req) => {
+        if (req.headers['x-block'] === undefined) return;
+        schedule(() => {
+          const end = performance.now() + 150;
+          while (performance.now() < end) {} // the host's own work, e.g. a large JSON.parse
+        });
+      });
+      expect((await fetch(h.url)).status).toBe(200);
+      // The default storeTimeout (100 ms) is shorter than the block.
+      const res = await fetch(h.url, { headers: { 'x-block': '1' } });
+      expect(res.status).toBe(429);
+      expect(events.filter((e) => e.type === 'ratelimit.store_error')).toEqual([]);
+      expect(events.filter((e) => e.type === 'ratelimit.refused')).toHaveLength(1);
+    },
+  );
 
   // Timing tests: retried, since a shared machine can stall the event loop for longer than 50 ms.
   it('Redis at a closed port: fails open and closed within storeTimeout + 50 ms', {
