@@ -18,7 +18,6 @@ import { type InternalContext, type Step, type StepResult, whenAllowed } from '.
 import { createProblemSender, type ErrorResponder } from './problem.js';
 import { createLimiter, type Limiter } from './rate-limit/limiter.js';
 import type { RateLimitOptions } from './rate-limit/options.js';
-import { gatewayContext } from './request-id.js';
 import { admitRequest } from './route/admit-request.js';
 import type { RouteOptions } from './route/options.js';
 import { type CompiledRoute, compileRoute, type RouteMatch } from './route/route.js';
@@ -162,7 +161,8 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
     const sendProblem = ctx.sendProblem;
     const gateway = (req: GatewayRequest, res: ServerResponse, next: NextFunction): void => {
       try {
-        gatewayContext(req, res);
+        // No gatewayContext() here: an unmatched request must leave untouched (no request id
+        // header, no req.gateway); every step that needs it creates it on first use.
         const originalUrl = req.url;
         const path = admitRequest(req, res, ctx);
         if (path === null) return;

@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
 import type { InternalContext } from '../pipeline.js';
-import { gatewayContext } from '../request-id.js';
 import type { GatewayRequest } from '../types.js';
 import { describePathRejection, normalizePath, type PathRejection } from './normalize-path.js';
 
@@ -60,7 +59,6 @@ export function admitRequest(
   res: ServerResponse,
   ctx: InternalContext,
 ): string | null {
-  gatewayContext(req, res);
   const url = req.url ?? '';
   if (req.method === 'CONNECT' || url.charCodeAt(0) !== 47) {
     ctx.sendProblem(req, res, {

@@ -11,6 +11,7 @@ import {
 } from '../../src/index.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { rawGet } from '../helpers/raw-http.js';
+import { sawUntouched } from '../helpers/saw-untouched.js';
 import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js';
 
 /** A response body as a loose JSON object, for assertions. */
@@ -83,9 +84,7 @@ describe.each(EXPRESS_MAJORS)('createGateway on Express %i', (major) => {
     host = await startHost((app) => {
       app.get('/own', (_req: unknown, res: { send(body: string): void }) => res.send('host route'));
       app.use('/api', gateway);
-      app.use((_req: unknown, res: { status(n: number): { send(body: string): void } }) =>
-        res.status(404).send('host 404'),
-      );
+      app.use(sawUntouched);
     }, major);
     return host;
   }
@@ -188,9 +187,15 @@ describe.each(EXPRESS_MAJORS)('createGateway on Express %i', (major) => {
     expect(wrongMethod.status).toBe(405);
     expect(wrongMethod.headers.get('allow')).toContain('GET');
     expect((await json(wrongMethod)).code).toBe('method_not_allowed');
-    const unknown = await fetch(`${host.url}/api/nowhere`);
+    const port = Number(new URL(host.url).port);
+    const unknown = await rawGet(port, '/api/nowhere/../else', ['X-Request-Id: not valid!']);
     expect(unknown.status).toBe(404);
-    expect(await unknown.text()).toBe('host 404');
+    expect(unknown.body).toBe('host 404');
+    // Untouched: no request id made up, echoed or rewritten, no req.gateway, the URL as it came.
+    expect(unknown.headers['x-request-id']).toBeUndefined();
+    expect(unknown.headers['x-saw']).toBe(
+      JSON.stringify({ gateway: false, requestId: 'not valid!', url: '/api/nowhere/../else' }),
+    );
     const own = await fetch(`${host.url}/own`);
     expect(await own.text()).toBe('host route');
     expect(publicUpstream.received).toHaveLength(0);

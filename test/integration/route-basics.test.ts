@@ -3,6 +3,7 @@ import { route } from '../../src/route/route.js';
 import type { GatewayEvent, GatewayMiddleware, GatewayRequest } from '../../src/types.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { rawGet, rawRequest } from '../helpers/raw-http.js';
+import { sawUntouched } from '../helpers/saw-untouched.js';
 import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js';
 
 describe.each(EXPRESS_MAJORS)('route() on Express %i', (major) => {
@@ -70,9 +71,7 @@ describe.each(EXPRESS_MAJORS)('route() on Express %i', (major) => {
         add(route({ path: '/down', target: `http://127.0.0.1:${deadPort}`, onEvent })),
       );
       app.use('/api', add(route({ path: '/slow', target: slow.url, timeout: '300ms', onEvent })));
-      app.use((_req: unknown, res: { status(n: number): { send(b: string): void } }) => {
-        res.status(404).send('host 404');
-      });
+      app.use(sawUntouched);
     }, major);
     return async () => {
       await slow.close();
@@ -115,9 +114,16 @@ describe.each(EXPRESS_MAJORS)('route() on Express %i', (major) => {
   });
 
   it('calls next() untouched for an unmatched path, method or host', async () => {
-    const unmatched = await fetch(`${host.url}/api/nothing`);
+    const unmatched = await rawGet(host.port, '/api/./nothing//x?q=1', [
+      'X-Request-Id: not valid!',
+    ]);
     expect(unmatched.status).toBe(404);
-    expect(await unmatched.text()).toBe('host 404');
+    expect(unmatched.body).toBe('host 404');
+    // No request id made up, echoed or rewritten, no req.gateway, the URL as it came.
+    expect(unmatched.headers['x-request-id']).toBeUndefined();
+    expect(unmatched.headers['x-saw']).toBe(
+      JSON.stringify({ gateway: false, requestId: 'not valid!', url: '/api/./nothing//x?q=1' }),
+    );
     const wrongMethod = await fetch(`${host.url}/api/svc/a`, { method: 'DELETE' });
     expect(await wrongMethod.text()).toBe('host 404');
     const wrongHost = await rawGet(host.port, '/api/only-host', []);
