@@ -145,7 +145,8 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
       const authStep = resolveRouteAuth(auth, authenticator, `${field}.auth`, compiled.name);
       let limitStep: Step | null = null;
       if (rateLimit === undefined) {
-        limitStep = defaultLimiter?.step ?? null;
+        // The shared default limiter, with this route's name in its events.
+        limitStep = defaultLimiter?.stepFor(compiled.name) ?? null;
       } else if (rateLimit !== false) {
         const limiter = createLimiter(rateLimit, `${field}.rateLimit`, {
           ...ctx,

@@ -18,6 +18,11 @@ import { type RateLimitOptions, resolveRateLimitOptions } from './options.js';
 export interface Limiter {
   /** Sets `req.gateway.rateLimit` and the headers; answers 429/503 itself (returns false). */
   readonly step: Step;
+  /**
+   * The same limiter (same counters, same queue) as a step whose events name `routeName`: a
+   * gateway's default policy is one limiter shared by several routes.
+   */
+  stepFor(routeName: string | undefined): Step;
   /** Closes the MemoryStore the limiter created itself (never a store it was given). */
   close(): Promise<void>;
 }
@@ -43,6 +48,7 @@ interface Waiting {
   readonly res: ServerResponse;
   readonly gw: GatewayContext;
   readonly set: PolicySet;
+  readonly routeName: string | undefined;
   /**
    * `performance.now()` after which the store counts as failed; `Infinity` until the end of the
    * event-loop turn the request was asked in (see `stampDeadlines`).
@@ -82,7 +88,6 @@ export function createLimiter(
   const emit: EmitEvent = config.onEvent ? createEmitter(config.onEvent) : ctx.emit;
   for (const warning of config.warnings) emit({ type: 'config.warning', ...warning });
   const sendProblem = ctx.sendProblem;
-  const routeName = ctx.routeName;
 
   let owned: MemoryStore | null = null;
   let store: RateLimitStore;
@@ -133,6 +138,7 @@ export function createLimiter(
     gw: GatewayContext,
     set: PolicySet,
     decisions: RateLimitDecision[],
+    routeName: string | undefined,
   ): boolean {
     gw.rateLimit = decisions;
     setRateLimitHeaders(res, headers, set, decisions);
@@ -170,6 +176,7 @@ export function createLimiter(
     res: ServerResponse,
     gw: GatewayContext,
     err: unknown,
+    routeName: string | undefined,
   ): boolean {
     if (isListening(emit)) {
       emit({
@@ -252,7 +259,7 @@ export function createLimiter(
       const w = oldest;
       unlink(w);
       try {
-        w.resolve(storeFailed(w.req, w.res, w.gw, new StoreTimeoutError()));
+        w.resolve(storeFailed(w.req, w.res, w.gw, new StoreTimeoutError(), w.routeName));
       } catch (err) {
         w.reject(err);
       }
@@ -266,11 +273,17 @@ export function createLimiter(
     try {
       if (!isDecisionArray(decisions, w.set.policies.length)) {
         w.resolve(
-          storeFailed(w.req, w.res, w.gw, new Error('store returned no decision per policy')),
+          storeFailed(
+            w.req,
+            w.res,
+            w.gw,
+            new Error('store returned no decision per policy'),
+            w.routeName,
+          ),
         );
         return;
       }
-      w.resolve(finish(w.req, w.res, w.gw, w.set, decisions));
+      w.resolve(finish(w.req, w.res, w.gw, w.set, decisions, w.routeName));
     } catch (err) {
       w.reject(err);
     }
@@ -280,7 +293,7 @@ export function createLimiter(
     if (w.settled) return;
     unlink(w);
     try {
-      w.resolve(storeFailed(w.req, w.res, w.gw, err));
+      w.resolve(storeFailed(w.req, w.res, w.gw, err, w.routeName));
     } catch (thrown) {
       w.reject(thrown);
     }
@@ -292,6 +305,7 @@ export function createLimiter(
     gw: GatewayContext,
     set: PolicySet,
     pending: Promise<RateLimitDecision[]>,
+    routeName: string | undefined,
   ): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       const w: Waiting = {
@@ -299,6 +313,7 @@ export function createLimiter(
         res,
         gw,
         set,
+        routeName,
         deadline: Number.POSITIVE_INFINITY,
         resolve,
         reject,
@@ -321,38 +336,52 @@ export function createLimiter(
     });
   }
 
-  const step: Step = function rateLimitStep(req, res) {
-    const gw = gatewayContext(req, res);
-    if (skip !== null && skip(req) === true) return true;
-    const set = policySetOf(gw);
-    const clientKey = keyOf(req, gw);
-    let units = fixedCost;
-    if (costFn !== null) {
-      units = costFn(req);
-      if (typeof units !== 'number' || !Number.isInteger(units) || units < 0) {
-        throw new TypeError('rateLimit cost function must return a non-negative integer');
+  const stepFor = (routeName: string | undefined): Step =>
+    function rateLimitStep(req, res) {
+      const gw = gatewayContext(req, res);
+      if (skip !== null && skip(req) === true) return true;
+      const set = policySetOf(gw);
+      const clientKey = keyOf(req, gw);
+      let units = fixedCost;
+      if (costFn !== null) {
+        units = costFn(req);
+        if (typeof units !== 'number' || !Number.isInteger(units) || units < 0) {
+          throw new TypeError('rateLimit cost function must return a non-negative integer');
+        }
       }
-    }
-    let result: RateLimitDecision[] | Promise<RateLimitDecision[]>;
-    try {
-      result = store.consume(clientKey, set.policies, units);
-    } catch (err) {
-      return storeFailed(req, res, gw, err);
-    }
-    if (Array.isArray(result)) {
-      if (result.length !== set.policies.length) {
-        return storeFailed(req, res, gw, new Error('store returned no decision per policy'));
+      let result: RateLimitDecision[] | Promise<RateLimitDecision[]>;
+      try {
+        result = store.consume(clientKey, set.policies, units);
+      } catch (err) {
+        return storeFailed(req, res, gw, err, routeName);
       }
-      return finish(req, res, gw, set, result);
-    }
-    if (result === null || typeof result !== 'object' || typeof result.then !== 'function') {
-      return storeFailed(req, res, gw, new Error('store returned neither decisions nor a promise'));
-    }
-    return settle(req, res, gw, set, result);
-  };
+      if (Array.isArray(result)) {
+        if (result.length !== set.policies.length) {
+          return storeFailed(
+            req,
+            res,
+            gw,
+            new Error('store returned no decision per policy'),
+            routeName,
+          );
+        }
+        return finish(req, res, gw, set, result, routeName);
+      }
+      if (result === null || typeof result !== 'object' || typeof result.then !== 'function') {
+        return storeFailed(
+          req,
+          res,
+          gw,
+          new Error('store returned neither decisions nor a promise'),
+          routeName,
+        );
+      }
+      return settle(req, res, gw, set, result, routeName);
+    };
 
   return {
-    step,
+    step: stepFor(ctx.routeName),
+    stepFor,
     close: async () => {
       if (owned !== null) await owned.close();
     },
