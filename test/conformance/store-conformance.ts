@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Algorithm, Policy, RateLimitStore } from '../../src/stores/types.js';
 import type { RateLimitDecision } from '../../src/types.js';
+import { awayFromMinuteBoundary } from '../helpers/minute-boundary.js';
 
 /** What the conformance suite needs from a store under test. */
 export interface StoreHarness {
@@ -40,12 +41,7 @@ export function runStoreConformance(label: string, open: () => Promise<StoreHarn
     beforeAll(async () => {
       harness = await open();
     });
-    // Fixed windows of one minute are aligned to the clock (Redis's is this machine's): a test
-    // that counts within one must not straddle a minute boundary, or it sees a fresh window.
-    beforeEach(async () => {
-      const toBoundary = 60_000 - (Date.now() % 60_000);
-      if (toBoundary < 3_000) await sleep(toBoundary + 50);
-    });
+    beforeEach(awayFromMinuteBoundary);
     afterAll(async () => {
       await harness?.close();
     });

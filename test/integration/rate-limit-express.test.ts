@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sendProblem } from '../../src/problem.js';
 import { createLimiter } from '../../src/rate-limit/limiter.js';
 import type { RateLimitOptions } from '../../src/rate-limit/options.js';
@@ -14,6 +14,7 @@ import type {
   RateLimitDecision,
 } from '../../src/types.js';
 import { EXPRESS_MAJORS, type ExpressMajor, type Host, startHost } from '../helpers/host.js';
+import { awayFromMinuteBoundary } from '../helpers/minute-boundary.js';
 
 interface Harness {
   host: Host;
@@ -24,6 +25,7 @@ interface Harness {
 }
 
 const open: Array<() => Promise<void>> = [];
+beforeEach(awayFromMinuteBoundary);
 afterEach(async () => {
   while (open.length > 0) await open.pop()?.();
 });

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RateLimitOptions } from '../../src/rate-limit/options.js';
 import { rateLimit } from '../../src/rate-limit/rate-limit.js';
 import { RedisStore } from '../../src/stores/redis-store.js';
@@ -10,6 +10,7 @@ import type { Algorithm, Policy } from '../../src/stores/types.js';
 import type { GatewayEvent, GatewayRequest } from '../../src/types.js';
 import { type GatewayProcess, startGatewayProcess } from '../helpers/gateway-process.js';
 import { type Host, startHost } from '../helpers/host.js';
+import { awayFromMinuteBoundary } from '../helpers/minute-boundary.js';
 import { requireRedis, uniquePrefix } from '../helpers/redis.js';
 import { closedPort } from '../helpers/upstream.js';
 
@@ -21,6 +22,7 @@ const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
+beforeEach(awayFromMinuteBoundary);
 
 /** An Express host with rateLimit() on `store`, keyed to one shared client; counts what reached the handler. */
 async function host(

@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
 import { createCluster, type RedisClusterType } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TRYAGAIN_RETRY } from '../../src/stores/redis-client.js';
 import { CONSUME_SCRIPT_SHA } from '../../src/stores/redis-script.js';
 import { RedisStore } from '../../src/stores/redis-store.js';
 import type { Policy } from '../../src/stores/types.js';
 import { ALL_ALGORITHMS, runStoreConformance } from '../conformance/store-conformance.js';
+import { awayFromMinuteBoundary } from '../helpers/minute-boundary.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import {
   type ClusterNode,
@@ -76,6 +77,7 @@ function policy(algorithm: Policy['algorithm'], limit: number, name = `${algorit
 }
 
 describe.skipIf(!hasRedisServer)('RedisStore on a 3-master Redis Cluster', () => {
+  beforeEach(awayFromMinuteBoundary);
   let cluster: RedisClusterHandle;
 
   beforeAll(async () => {
