@@ -184,10 +184,9 @@ function onUpstreamResponse(this: WithState<ClientRequest>, proxyRes: IncomingMe
 function onUpstreamData(this: WithState<IncomingMessage>, chunk: Buffer): void {
   const state = this[STATE];
   if (state === undefined || state.res.write(chunk)) return;
-  // The client reads slower than the upstream sends: hold the upstream until it catches up. The
-  // upstream is not idle meanwhile, the gateway is not reading: its inactivity timer waits too.
+  // The client reads slower than the upstream sends: hold the upstream until it catches up. (The
+  // route's timeout keeps running: it bounds the whole response, however slowly it is read.)
   this.pause();
-  state.proxyReq?.setTimeout(0);
   if (!state.waitsForDrain) {
     state.waitsForDrain = true;
     state.res.on('drain', onClientDrain);
@@ -197,7 +196,6 @@ function onUpstreamData(this: WithState<IncomingMessage>, chunk: Buffer): void {
 function onClientDrain(this: ServerResponse): void {
   const state = (this.req as WithState<IncomingMessage>)[STATE];
   if (state === undefined || state.proxyRes === null) return;
-  state.proxyReq?.setTimeout(state.proxy.timeoutMs);
   state.proxyRes.resume();
 }
 

@@ -18,7 +18,7 @@ export const STATE = Symbol('portcullis.forward');
  * const owner: ExchangeOwner = routeProxy;
  */
 export interface ExchangeOwner {
-  /** The route's upstream inactivity limit (`timeout`), in ms. */
+  /** The route's `timeout`, in ms: the upstream's whole response, and the longest silence. */
   readonly timeoutMs: number;
   /** The client response is over (finished or closed early). */
   finish(state: ForwardState): void;
@@ -58,6 +58,8 @@ export interface ForwardState {
   /** A 'drain' listener is on the client response. */
   waitsForDrain: boolean;
   connectTimer: NodeJS.Timeout | null;
+  /** Runs from the moment the request was sent until the upstream's response is complete. */
+  responseTimer: NodeJS.Timeout | null;
   staleRetried: boolean;
   upgraded: boolean;
   /** The outcome was reported (answered or cut, event emitted). */

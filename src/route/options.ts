@@ -329,8 +329,8 @@ export function resolveRouteOptions(
     targets: resolveTargets(options.target, at('target')),
     rewrite,
     caseSensitive: optionalBoolean(options.caseSensitive, true, at('caseSensitive')),
-    timeoutMs: parseDuration(options.timeout ?? '30s', at('timeout')),
-    connectTimeoutMs: parseDuration(options.connectTimeout ?? '5s', at('connectTimeout')),
+    timeoutMs: timerDuration(options.timeout ?? '30s', at('timeout')),
+    connectTimeoutMs: timerDuration(options.connectTimeout ?? '5s', at('connectTimeout')),
     retries:
       options.retries === undefined
         ? 0
@@ -545,4 +545,16 @@ function resolveProxyOptions(value: unknown, field: string): RouteProxyOptions {
     throw new GatewayConfigError(`${field}.agent`, 'must be an http(s).Agent');
   }
   return resolved as RouteProxyOptions;
+}
+
+/** The longest delay Node's timers keep (2^31 - 1 ms); a longer one would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** A duration that runs as a timer: positive and at most about 24 days. */
+function timerDuration(value: unknown, field: string): number {
+  const ms = parseDuration(value, field);
+  if (ms > MAX_TIMER_MS) {
+    throw new GatewayConfigError(field, 'must be at most 24 days', 'ERR_CONFIG_INVALID_DURATION');
+  }
+  return ms;
 }

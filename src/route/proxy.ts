@@ -234,6 +234,7 @@ export class RouteProxy implements ExchangeOwner {
       proxyRes: null,
       waitsForDrain: false,
       connectTimer: null,
+      responseTimer: null,
       staleRetried: false,
       upgraded: false,
       done: false,
@@ -381,8 +382,11 @@ export class RouteProxy implements ExchangeOwner {
         clearConnectTimer(state);
       });
     }
-    // Node starts this inactivity timer once the socket is connected.
+    // Node starts this inactivity timer once the socket is connected: it covers a request body
+    // the upstream stops reading. The whole response has its own deadline, from the request sent.
     proxyReq.setTimeout(this.timeoutMs, onResponseTimeout);
+    // 'finish' comes once per request: `on` spares the wrapper `once` would build.
+    if (!state.tunnel) proxyReq.on('finish', onRequestSent);
   }
 
   /** http-proxy's own pass writes `proxyRes.headers` to the client: give it the filtered set. */
@@ -417,7 +421,7 @@ export class RouteProxy implements ExchangeOwner {
 
   private onError(err: Error, state: ForwardState): void {
     if (state.done) return;
-    clearConnectTimer(state);
+    clearTimers(state);
     const { req, res } = state;
     const failure = classifyUpstreamError(err);
     // Passive health, as nginx's max_fails=1: an unreachable target, or one that kept a request
@@ -451,7 +455,7 @@ export class RouteProxy implements ExchangeOwner {
   fail(state: ForwardState, failure: UpstreamFailure): void {
     if (state.done) return;
     state.done = true;
-    clearConnectTimer(state);
+    clearTimers(state);
     const { req, res } = state;
     const status = failure.code === 'gateway_timeout' ? 504 : 502;
     if (this.listening) {
@@ -475,7 +479,7 @@ export class RouteProxy implements ExchangeOwner {
   finish(state: ForwardState): void {
     if (state.done) return;
     state.done = true;
-    clearConnectTimer(state);
+    clearTimers(state);
     const { res } = state;
     if (res.writableFinished) {
       if (this.listening) this.emitExchange(state, 'proxy.response', res.statusCode);
@@ -491,7 +495,7 @@ export class RouteProxy implements ExchangeOwner {
   }
 
   tunnelOpened(state: ForwardState): void {
-    clearConnectTimer(state);
+    clearTimers(state);
     state.upgraded = true;
     const { res } = state;
     const socket = res.socket;
@@ -550,6 +554,34 @@ function clearConnectTimer(state: ForwardState): void {
     clearTimeout(state.connectTimer);
     state.connectTimer = null;
   }
+}
+
+function clearTimers(state: ForwardState): void {
+  clearConnectTimer(state);
+  if (state.responseTimer !== null) {
+    clearTimeout(state.responseTimer);
+    state.responseTimer = null;
+  }
+}
+
+/**
+ * The request is sent (headers and body): the upstream's whole response, headers and body, is
+ * due within `timeout` from now (SPEC §5: "whole upstream response").
+ */
+function onRequestSent(this: WithState<ClientRequest>): void {
+  const state = this[STATE];
+  if (state === undefined || state.done || state.proxyReq !== this) return;
+  if (state.responseTimer !== null) clearTimeout(state.responseTimer);
+  state.responseTimer = setTimeout(onResponseDeadline, state.proxy.timeoutMs, this);
+}
+
+function onResponseDeadline(proxyReq: WithState<ClientRequest>): void {
+  const state = proxyReq[STATE];
+  if (state === undefined) return;
+  state.responseTimer = null;
+  // The upstream's response has been relayed whole; only the client is still reading it.
+  if (state.done || state.res.writableEnded) return;
+  proxyReq.destroy(new UpstreamTimeoutError('response'));
 }
 
 function onConnectTimeout(proxyReq: WithState<ClientRequest>): void {

@@ -82,6 +82,17 @@ describe('route options', () => {
       'ERR_CONFIG_INVALID_DURATION',
     ],
     [
+      // Node's timers hold at most 2^31 - 1 ms; a longer one would fire at once.
+      { path: '/x', target: 'http://a', timeout: '30d' },
+      'routes[1].timeout',
+      'ERR_CONFIG_INVALID_DURATION',
+    ],
+    [
+      { path: '/x', target: 'http://a', connectTimeout: 2_147_483_648 },
+      'routes[1].connectTimeout',
+      'ERR_CONFIG_INVALID_DURATION',
+    ],
+    [
       { path: '/x', target: 'http://a', connectTimeout: -1 },
       'routes[1].connectTimeout',
       'ERR_CONFIG_INVALID_DURATION',
