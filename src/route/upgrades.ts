@@ -1,6 +1,7 @@
 import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { GatewayConfigError } from '../errors.js';
 
 /**
  * Where `handleUpgrades` keeps the bytes that came after the upgrade request's headers.
@@ -48,6 +49,17 @@ export type UpgradeApp = (req: IncomingMessage, res: ServerResponse) => unknown;
  * const stop = handleUpgrades(server, app);
  */
 export function handleUpgrades(server: Server, app: UpgradeApp): () => void {
+  // Plain JavaScript callers get a clear answer instead of a TypeError from deep inside.
+  const candidate = server as Partial<Server> | null | undefined;
+  if (typeof candidate?.on !== 'function' || typeof candidate.off !== 'function') {
+    throw new GatewayConfigError(
+      'server',
+      'must be the http.Server (or https.Server) the app listens on',
+    );
+  }
+  if (typeof app !== 'function') {
+    throw new GatewayConfigError('app', 'must be the Express app, or any (req, res) handler');
+  }
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // Node removed its own listeners from the socket: an error must not crash the process.
     socket.on('error', destroyOnError);

@@ -2,6 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { GatewayConfigError } from '../../src/errors.js';
 import { createGateway } from '../../src/gateway.js';
 import { handleUpgrades } from '../../src/route/upgrades.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
@@ -193,5 +194,24 @@ describe.each(EXPRESS_MAJORS)('WebSockets through handleUpgrades on Express %i',
     const limited = await connect(`${wsBase}/gw/live`, key);
     expect('status' in limited && limited.status).toBe(429);
     expect(upstream.handshakes).toHaveLength(2);
+  });
+});
+
+describe('handleUpgrades arguments', () => {
+  it('refuses what is not a server or not an app with a GatewayConfigError naming it', () => {
+    const app = (_req: unknown, _res: unknown) => {};
+    const server = createServer();
+    const call = (s: unknown, a: unknown) => () =>
+      handleUpgrades(s as Server, a as Parameters<typeof handleUpgrades>[1]);
+    for (const bad of [null, undefined, {}, 'server']) {
+      expect(call(bad, app)).toThrow(GatewayConfigError);
+      expect(call(bad, app)).toThrow(/^server: /);
+    }
+    for (const bad of [null, {}, 'app']) {
+      expect(call(server, bad)).toThrow(GatewayConfigError);
+      expect(call(server, bad)).toThrow(/^app: /);
+    }
+    // Nothing was subscribed by the refused calls.
+    expect(server.listenerCount('upgrade')).toBe(0);
   });
 });
