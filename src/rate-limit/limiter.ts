@@ -244,8 +244,9 @@ export function createLimiter(
 
   function sweep(): void {
     timer = null;
-    if (oldest !== null && oldest.deadline <= performance.now()) {
-      expiredAt = performance.now();
+    const now = performance.now();
+    if (oldest !== null && oldest.deadline <= now) {
+      expiredAt = now;
       setImmediate(failExpired);
     } else {
       armTimer();

@@ -7,6 +7,7 @@ import {
   type Server as NetServer,
   type Socket,
 } from 'node:net';
+import type { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RouteProxyOptions } from '../../src/route/options.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
@@ -141,6 +142,18 @@ function send(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** Writes one byte every 200 ms and ends the stream with the `parts`-th; returns the interval. */
+function trickle(stream: Writable, parts: number): NodeJS.Timeout {
+  let written = 0;
+  const timer = setInterval(() => {
+    if (++written === parts) {
+      clearInterval(timer);
+      stream.end('x');
+    } else stream.write('x');
+  }, 200);
+  return timer;
 }
 
 function readAll(res: IncomingMessage): Promise<Buffer> {
@@ -427,13 +440,7 @@ describe.each(EXPRESS_MAJORS)('route() stream passes on Express %i', (major) => 
       handler = (_req, res) => {
         res.writeHead(200, { 'content-type': 'text/plain' });
         // Never silent for long (inactivity alone would never fire), done only after 2 s.
-        let sent = 0;
-        const timer = setInterval(() => {
-          if (++sent === 10) {
-            clearInterval(timer);
-            res.end('done');
-          } else res.write('.');
-        }, 200);
+        const timer = trickle(res, 10);
         res.on('close', () => clearInterval(timer));
       };
       const started = Date.now();
@@ -482,13 +489,7 @@ describe.each(EXPRESS_MAJORS)('route() stream passes on Express %i', (major) => 
         );
         req.on('error', reject);
         // 1.4 s of upload, twice the route's timeout, never silent for long.
-        let parts = 0;
-        const timer = setInterval(() => {
-          if (++parts === 7) {
-            clearInterval(timer);
-            req.end('x');
-          } else req.write('x');
-        }, 200);
+        trickle(req, 7);
       });
       expect(answer).toEqual({ status: 200, body: 'got 7' });
       expect(errorsOf(`${mode}-patient`)).toEqual([]);
