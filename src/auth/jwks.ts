@@ -93,7 +93,7 @@ export class JwksCache {
     this.fetches++;
     try {
       const jose = await this.jose;
-      const signal = eitherSignal(this.closing.signal, AbortSignal.timeout(this.timing.timeoutMs));
+      const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.timing.timeoutMs)]);
       const response = await fetch(this.uri, {
         signal,
         redirect: 'error',
@@ -145,23 +145,4 @@ async function readLimited(response: Response, limit: number): Promise<string | 
     chunks.push(value);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/**
- * A signal that aborts when either does: `AbortSignal.any` where Node has it (20.3+), else the
- * same by hand, so a JWKS fetch stays bounded on every Node 20.
- */
-function eitherSignal(a: AbortSignal, b: AbortSignal): AbortSignal {
-  if (typeof AbortSignal.any === 'function') return AbortSignal.any([a, b]);
-  if (a.aborted) return a;
-  if (b.aborted) return b;
-  const both = new AbortController();
-  const abort = (event: Event): void => {
-    both.abort((event.target as AbortSignal).reason);
-    a.removeEventListener('abort', abort);
-    b.removeEventListener('abort', abort);
-  };
-  a.addEventListener('abort', abort);
-  b.addEventListener('abort', abort);
-  return both.signal;
 }
