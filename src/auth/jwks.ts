@@ -93,7 +93,10 @@ export class JwksCache {
     this.fetches++;
     try {
       const jose = await this.jose;
-      const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.timing.timeoutMs)]);
+      const signal = AbortSignal.any([
+        this.closing.signal,
+        AbortSignal.timeout(this.timing.timeoutMs),
+      ]);
       const response = await fetch(this.uri, {
         signal,
         redirect: 'error',
