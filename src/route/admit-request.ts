@@ -49,6 +49,12 @@ const REJECTION_DETAIL: Record<PathRejection, string> = {
  *   HTTP/1.1 request: 400 `bad_request`. Afterwards `req.headers.host` is the
  *   validated value (or absent, HTTP/1.0): the only one routes match and the
  *   upstream receives.
+ * - transfer codings other than `chunked` alone (any case): `gzip, chunked`,
+ *   `identity, chunked`, `chunked;x=1`, two lines joined by Node:
+ *   501 `not_implemented`, as nginx. Node re-frames the body it forwards, so
+ *   a coding it would silently drop could make the upstream read the body
+ *   differently; the upstream only ever receives `Transfer-Encoding: chunked`
+ *   (see `prepareRequestHeaders`) or a `Content-Length`.
  * - a path {@link normalizePath} refuses: 400 `bad_request`.
  *
  * Otherwise sets `req.url` to the normalised path followed by the original
@@ -58,7 +64,7 @@ const REJECTION_DETAIL: Record<PathRejection, string> = {
  *
  * @example
  * const path = admitRequest(req, res, ctx); // '/users/42' for '/users/./42?x=1'
- * if (path === null) return;              // a 400/431 problem was sent
+ * if (path === null) return;              // a 400/431/501 problem was sent
  */
 export function admitRequest(
   req: GatewayRequest,
@@ -88,6 +94,14 @@ export function admitRequest(
     ctx.sendProblem(req, res, { code: 'bad_request', detail: hostProblem });
     return null;
   }
+  const codings = req.headers['transfer-encoding'];
+  if (codings !== undefined && !isChunkedAlone(codings)) {
+    ctx.sendProblem(req, res, {
+      code: 'not_implemented',
+      detail: 'Only "Transfer-Encoding: chunked" is supported for request bodies.',
+    });
+    return null;
+  }
   const queryStart = url.indexOf('?');
   const rawPath = queryStart === -1 ? url : url.slice(0, queryStart);
   const path = normalizePath(rawPath);
@@ -100,6 +114,11 @@ export function admitRequest(
   }
   if (path !== rawPath) req.url = queryStart === -1 ? path : path + url.slice(queryStart);
   return path;
+}
+
+/** `chunked`, in any case, and nothing else (Node has trimmed the value and joined repeated lines). */
+function isChunkedAlone(codings: string): boolean {
+  return codings.length === 7 && (codings === 'chunked' || codings.toLowerCase() === 'chunked');
 }
 
 /** Why the request's `Host` is refused (the 400's `detail`), or `null` when it is acceptable. */

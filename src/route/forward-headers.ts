@@ -42,6 +42,9 @@ const GATEWAY_SET_HEADERS: readonly string[] = [
   'x-request-id',
 ];
 
+/** A body's framing: never removed by a route's `headers.request.remove`. */
+const FRAMING_HEADERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding']);
+
 /**
  * Everything about a route's request headers fixed at construction.
  *
@@ -73,11 +76,13 @@ export function requestHeaderPlan(
   consumerHeaders: { id: string; scopes: string } | undefined,
 ): RequestHeaderPlan {
   const consumer = consumerHeaders ?? { id: 'x-consumer-id', scopes: 'x-consumer-scopes' };
+  // `remove` cannot take a body's framing away: an unframed body would be read as the next request.
+  const remove = [...rules.remove].filter((name) => !FRAMING_HEADERS.has(name));
   const skip = new Set([
     ...HOP_BY_HOP_REQUEST,
     ...CLIENT_ONLY_HEADERS,
     ...GATEWAY_SET_HEADERS,
-    ...rules.remove,
+    ...remove,
   ]);
   const consumerNames = [consumer.id.toLowerCase(), consumer.scopes.toLowerCase()];
   return {
@@ -85,7 +90,7 @@ export function requestHeaderPlan(
     skipWithoutPrincipal: new Set([...skip, ...consumerNames]),
     consumerNames,
     rules,
-    removeList: [...rules.remove],
+    removeList: remove,
   };
 }
 
@@ -128,9 +133,10 @@ export function forwardedProto(req: ExpressRequestLike): string {
  * them as they are), built in one pass into a fresh object: hop-by-hop and
  * `Connection`-named headers, client-only headers and (without a principal)
  * client-sent consumer headers left out; `X-Forwarded-For/-Proto/-Host` and
- * `X-Request-Id` set; then the route's `headers.request` rules. `tunnel` keeps
- * `Connection: upgrade` and `Upgrade: websocket` for a WebSocket handshake.
- * `Host` is set per attempt.
+ * `X-Request-Id` set; then the route's `headers.request` rules; last
+ * `Transfer-Encoding: chunked` when the client sent a chunked body (its own
+ * value is never copied). `tunnel` keeps `Connection: upgrade` and
+ * `Upgrade: websocket` for a WebSocket handshake. `Host` is set per attempt.
  *
  * @example
  * prepareRequestHeaders(req, req.gateway.requestId, plan, false);
@@ -171,5 +177,8 @@ export function prepareRequestHeaders(
     const entry = set[i] as readonly [string, string];
     headers[entry[0]] = entry[1];
   }
+  // Admission let only `chunked` alone (any case) through; the upstream gets exactly that, never
+  // the client's spelling, and Node frames the body accordingly.
+  if (received['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
   req.headers = headers;
 }
