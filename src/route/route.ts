@@ -49,7 +49,11 @@ export interface CompiledRoute {
    * Sets `req.gateway.route`, rewrites, forwards through http-proxy-middleware,
    * answers 502/503/504 via `ctx.sendProblem`, emits `proxy.response` /
    * `proxy.error`. Tunnels upgrade requests from `handleUpgrades` when
-   * `websocket` is true. Unexpected errors (a throwing rewrite function) go to `next(err)`.
+   * `websocket` is true. Answers 400 `bad_request` first, forwarding nothing,
+   * for any `Upgrade` header other than `websocket` alone (case-insensitive)
+   * — on every route, on upgrades and ordinary requests alike — and for an
+   * upgrade through `handleUpgrades` that is not a `GET` to a `websocket` route.
+   * Unexpected errors go to `next(err)`.
    */
   forward(req: GatewayRequest, res: ServerResponse, next: NextFunction, match: RouteMatch): void;
   /** Destroys the keep-alive agents the route created. */
@@ -93,9 +97,11 @@ class Route implements CompiledRoute {
   private readonly rewrite: Rewriter | null;
   private readonly headerPlan: RequestHeaderPlan;
   private readonly proxy: RouteProxy;
+  private readonly ctx: InternalContext;
 
   constructor(options: ResolvedRouteOptions, field: string, ctx: RouteContext) {
     const at = (key: string): string => (field ? `${field}.${key}` : key);
+    this.ctx = ctx;
     this.name = options.name;
     this.methods = options.methods;
     this.methodSet = options.methods === null ? null : new Set(options.methods);
@@ -128,6 +134,12 @@ class Route implements CompiledRoute {
 
   forward(req: GatewayRequest, res: ServerResponse, next: NextFunction, match: RouteMatch): void {
     try {
+      // Decided on the client's own Upgrade header, before prepareRequestHeaders replaces it.
+      const upgradeProblem = judgeUpgrade(req, this.websocket);
+      if (upgradeProblem !== null) {
+        this.ctx.sendProblem(req, res, { code: 'bad_request', detail: upgradeProblem });
+        return;
+      }
       const gateway = gatewayContext(req, res);
       gateway.route =
         this.name === undefined
@@ -192,4 +204,29 @@ export function route(options: RouteOptions): GatewayMiddleware {
   };
   Object.defineProperty(middleware, 'name', { value: 'portcullisRoute' });
   return Object.assign(middleware, { close: () => compiled.close() }) as GatewayMiddleware;
+}
+
+/**
+ * Why a matched request's `Upgrade` may not go on (the 400's `detail`), or
+ * `null`. Only `websocket` alone (any case) is ever tunnelled: `h2c`, `foo`,
+ * `websocket, h2c` (or two Upgrade lines, which Node joins) are refused, also
+ * on an ordinary request event that merely carries the header, so no upstream
+ * can be talked into switching protocols behind the gateway's back.
+ */
+function judgeUpgrade(req: GatewayRequest, websocket: boolean): string | null {
+  const upgrade = req.headers.upgrade;
+  const handshake = isUpgradeRequest(req);
+  if (upgrade === undefined && !handshake) return null;
+  if (upgrade === undefined || !isWebSocketToken(upgrade)) {
+    return 'Only "Upgrade: websocket" is accepted.';
+  }
+  // An ordinary request with Upgrade: websocket is forwarded as such, the hop-by-hop header dropped.
+  if (!handshake) return null;
+  if (!websocket) return 'This route does not accept WebSocket upgrades.';
+  if (req.method !== 'GET') return 'A WebSocket upgrade must be a GET request.';
+  return null;
+}
+
+function isWebSocketToken(value: string): boolean {
+  return value.length === 9 && (value === 'websocket' || value.toLowerCase() === 'websocket');
 }
