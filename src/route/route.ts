@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { createEmitter } from '../events.js';
+import { createEmitter, isListening } from '../events.js';
 import type { InternalContext } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
 import { gatewayContext } from '../request-id.js';
@@ -14,7 +14,7 @@ import { compileHostMatcher, type HostMatcher } from './host-matcher.js';
 import { type ResolvedRouteOptions, type RouteOptions, resolveRouteOptions } from './options.js';
 import { compilePathMatcher, type PathMatcher } from './path-matcher.js';
 import { RouteProxy } from './proxy.js';
-import { compileRewrite, type Rewriter } from './rewrite.js';
+import { compileRewrite, RewriteRefusedError, type Rewriter } from './rewrite.js';
 import { isUpgradeRequest } from './upgrades.js';
 
 /**
@@ -53,6 +53,8 @@ export interface CompiledRoute {
    * for any `Upgrade` header other than `websocket` alone (case-insensitive)
    * — on every route, on upgrades and ordinary requests alike — and for an
    * upgrade through `handleUpgrades` that is not a `GET` to a `websocket` route.
+   * A `rewrite` that throws or gives a path a client path would be refused
+   * for: 500 `internal_error` and a `proxy.error` event, nothing forwarded.
    * Unexpected errors go to `next(err)`.
    */
   forward(req: GatewayRequest, res: ServerResponse, next: NextFunction, match: RouteMatch): void;
@@ -148,7 +150,13 @@ class Route implements CompiledRoute {
       if (this.rewrite !== null) {
         const url = req.url ?? '';
         const queryStart = url.indexOf('?');
-        const rewritten = this.rewrite({ path: match.path, params: match.params, req });
+        let rewritten: string;
+        try {
+          rewritten = this.rewrite({ path: match.path, params: match.params, req });
+        } catch (err) {
+          this.rewriteFailed(req, res, gateway.requestId, err);
+          return;
+        }
         req.url = queryStart === -1 ? rewritten : rewritten + url.slice(queryStart);
       }
       prepareRequestHeaders(
@@ -161,6 +169,37 @@ class Route implements CompiledRoute {
     } catch (err) {
       next(err);
     }
+  }
+
+  /**
+   * A rewrite failed or gave a path that may not be forwarded: the operator's error, answered
+   * 500 `internal_error` with a `proxy.error` event; nothing is forwarded. The event says why in
+   * fixed words only (the function's own message or the path could carry anything).
+   */
+  private rewriteFailed(
+    req: GatewayRequest,
+    res: ServerResponse,
+    requestId: string,
+    err: unknown,
+  ): void {
+    if (isListening(this.ctx.emit)) {
+      this.ctx.emit({
+        type: 'proxy.error',
+        requestId,
+        route: this.name,
+        status: 500,
+        code: 'internal_error',
+        error:
+          err instanceof RewriteRefusedError
+            ? `rewrite result refused (${err.reason})`
+            : 'rewrite function threw',
+        durationMs: 0,
+      });
+    }
+    this.ctx.sendProblem(req, res, {
+      code: 'internal_error',
+      detail: 'The route could not build the path to forward.',
+    });
   }
 
   close(): Promise<void> {
