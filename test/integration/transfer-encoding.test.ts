@@ -117,9 +117,12 @@ describe.each(EXPRESS_MAJORS)('request framing on Express %i', (major) => {
         target: upstream.url,
         headers: { request: { remove: ['transfer-encoding', 'content-length'] } },
       });
-      middlewares.push(gateway, standalone, removing);
+      // A `proxy` option keeps http-proxy's own stream pass: the framing must hold there too.
+      const proxied = route({ path: '/up', target: upstream.url, proxy: { secure: true } });
+      middlewares.push(gateway, standalone, removing, proxied);
       app.use('/gw', gateway);
       app.use('/rt', standalone);
+      app.use('/hp', proxied);
       app.use('/rm', removing);
     }, major);
   });
@@ -134,7 +137,7 @@ describe.each(EXPRESS_MAJORS)('request framing on Express %i', (major) => {
     upstream.requests.length = 0;
   });
 
-  describe.each(['/gw', '/rt'])('through %s', (mount) => {
+  describe.each(['/gw', '/rt', '/hp'])('through %s', (mount) => {
     it.each(['chunked', 'CHUNKED', 'Chunked'])(
       'forwards a body sent with Transfer-Encoding: %s with exactly "chunked"',
       async (coding) => {
