@@ -98,6 +98,12 @@ export interface RequestHeaderPlan {
   skipWithoutPrincipal: ReadonlySet<string>;
   /** The consumer header names (lower-case): set by the gateway when there is a principal. */
   consumerNames: readonly string[];
+  /**
+   * The consumer names that are `X-Forwarded-*` themselves (`consumerHeaders: { id:
+   * 'x-forwarded-user' }`, as oauth2-proxy's upstreams expect): kept from the authenticated
+   * request although every other `X-Forwarded-*` is dropped. Usually empty.
+   */
+  forwardingConsumerNames: readonly string[];
   rules: ResolvedHeaderRules;
   removeList: readonly string[];
 }
@@ -126,6 +132,7 @@ export function requestHeaderPlan(
     skip,
     skipWithoutPrincipal: new Set([...skip, ...consumerNames]),
     consumerNames,
+    forwardingConsumerNames: consumerNames.filter(isForwardingHeader),
     rules,
     removeList: remove,
   };
@@ -169,8 +176,8 @@ export function forwardedProto(req: ExpressRequestLike): string {
  * Replaces `req.headers` by what the upstream receives (http-proxy copies
  * them as they are), built in one pass into a fresh object: hop-by-hop and
  * `Connection`-named headers, client-only headers, every client
- * `X-Forwarded-*` and (without a principal) client-sent consumer headers
- * left out; `X-Forwarded-For/-Proto/-Host` and
+ * `X-Forwarded-*` (but the gateway's own consumer headers, whatever their
+ * names) and (without a principal) client-sent consumer headers left out; `X-Forwarded-For/-Proto/-Host` and
  * `X-Request-Id` set; then the route's `headers.request` rules; last
  * `Transfer-Encoding: chunked` when the client sent a chunked body (its own
  * value is never copied). `tunnel` keeps `Connection: upgrade` and
@@ -199,6 +206,13 @@ export function prepareRequestHeaders(
     for (const name of plan.consumerNames) named.delete(name);
   }
   const headers = copyRequestHeaders(received, skip, named);
+  if (authenticated && plan.forwardingConsumerNames.length !== 0) {
+    // Set by authentication (any client copy was replaced): the gateway's own, not a client's.
+    for (const name of plan.forwardingConsumerNames) {
+      const value = received[name];
+      if (value !== undefined) headers[name] = value;
+    }
+  }
   headers['x-forwarded-for'] = xff;
   headers['x-forwarded-proto'] = proto;
   if (receivedHost !== undefined) headers['x-forwarded-host'] = receivedHost;

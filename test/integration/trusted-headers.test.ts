@@ -127,3 +127,58 @@ describe.each(EXPRESS_MAJORS)('trusted headers on Express %i', (major) => {
     expect(upstream.received[0]?.rawHeaders.join('\n')).not.toMatch(/evil|10\.0\.0\.1/);
   });
 });
+
+describe.each(EXPRESS_MAJORS)('consumer headers named X-Forwarded-* on Express %i', (major) => {
+  const KEY = 'alice-secret-key-0123456789';
+  let upstream: Upstream;
+  let host: Host;
+  let gateway: GatewayMiddleware;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    gateway = createGateway({
+      auth: {
+        apiKey: { keys: [{ id: 'alice', key: KEY, scopes: ['read'] }] },
+        consumerHeaders: { id: 'X-Forwarded-User', scopes: 'X-Forwarded-Groups' },
+      },
+      routes: [
+        { path: '/me', target: upstream.url },
+        { path: '/anon', target: upstream.url, auth: false },
+      ],
+    });
+    host = await startHost((app) => app.use(gateway), major);
+  });
+
+  afterAll(async () => {
+    await gateway.close();
+    await host.close();
+    await upstream.close();
+  });
+
+  afterEach(() => {
+    upstream.received.length = 0;
+  });
+
+  it("keeps the gateway's own, replacing the client's copy", async () => {
+    const response = await rawRequest(
+      host.port,
+      requestWith('/me', [
+        `x-api-key: ${KEY}`,
+        'X-Forwarded-User: admin',
+        'X-Forwarded-Email: a@b',
+      ]),
+    );
+    expect(response.status).toBe(200);
+    const seen = upstream.received[0]?.headers ?? {};
+    expect(seen['x-forwarded-user']).toBe('alice');
+    expect(seen['x-forwarded-groups']).toBe('read');
+    expect(seen['x-forwarded-email']).toBeUndefined();
+  });
+
+  it("drops the client's copy when no principal was authenticated", async () => {
+    const response = await rawRequest(host.port, requestWith('/anon', ['X-Forwarded-User: admin']));
+    expect(response.status).toBe(200);
+    expect(upstream.received[0]?.headers['x-forwarded-user']).toBeUndefined();
+    expect(upstream.received[0]?.rawHeaders.join('\n')).not.toMatch(/admin/);
+  });
+});
