@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { InternalContext } from '../pipeline.js';
 import type { GatewayRequest } from '../types.js';
+import { hostLineCount, isValidHost } from './host-header.js';
 import { describePathRejection, normalizePath, type PathRejection } from './normalize-path.js';
 
 /**
@@ -43,6 +44,17 @@ const REJECTION_DETAIL: Record<PathRejection, string> = {
  *   431 `request_header_fields_too_large`. Node silently
  *   drops the lines past that limit, which can hide a `Content-Length` or
  *   `Transfer-Encoding` from us while the upstream might see it.
+ * - a `Host` that is not one valid host name or IP literal with an optional
+ *   all-digit port ({@link isValidHost}), two `Host` lines, or none on an
+ *   HTTP/1.1 request: 400 `bad_request`. Afterwards `req.headers.host` is the
+ *   validated value (or absent, HTTP/1.0): the only one routes match and the
+ *   upstream receives.
+ * - transfer codings other than `chunked` alone (any case): `gzip, chunked`,
+ *   `identity, chunked`, `chunked;x=1`, two lines joined by Node:
+ *   501 `not_implemented`, as nginx. Node re-frames the body it forwards, so
+ *   a coding it would silently drop could make the upstream read the body
+ *   differently; the upstream only ever receives `Transfer-Encoding: chunked`
+ *   (see `prepareRequestHeaders`) or a `Content-Length`.
  * - a path {@link normalizePath} refuses: 400 `bad_request`.
  *
  * Otherwise sets `req.url` to the normalised path followed by the original
@@ -52,7 +64,7 @@ const REJECTION_DETAIL: Record<PathRejection, string> = {
  *
  * @example
  * const path = admitRequest(req, res, ctx); // '/users/42' for '/users/./42?x=1'
- * if (path === null) return;              // a 400/431 problem was sent
+ * if (path === null) return;              // a 400/431/501 problem was sent
  */
 export function admitRequest(
   req: GatewayRequest,
@@ -77,6 +89,19 @@ export function admitRequest(
     });
     return null;
   }
+  const hostProblem = judgeHost(req);
+  if (hostProblem !== null) {
+    ctx.sendProblem(req, res, { code: 'bad_request', detail: hostProblem });
+    return null;
+  }
+  const codings = req.headers['transfer-encoding'];
+  if (codings !== undefined && !isChunkedAlone(codings)) {
+    ctx.sendProblem(req, res, {
+      code: 'not_implemented',
+      detail: 'Only "Transfer-Encoding: chunked" is supported for request bodies.',
+    });
+    return null;
+  }
   const queryStart = url.indexOf('?');
   const rawPath = queryStart === -1 ? url : url.slice(0, queryStart);
   const path = normalizePath(rawPath);
@@ -89,4 +114,26 @@ export function admitRequest(
   }
   if (path !== rawPath) req.url = queryStart === -1 ? path : path + url.slice(queryStart);
   return path;
+}
+
+/** `chunked`, in any case, and nothing else (Node has trimmed the value and joined repeated lines). */
+function isChunkedAlone(codings: string): boolean {
+  return codings.length === 7 && (codings === 'chunked' || codings.toLowerCase() === 'chunked');
+}
+
+/** Why the request's `Host` is refused (the 400's `detail`), or `null` when it is acceptable. */
+function judgeHost(req: GatewayRequest): string | null {
+  const host = req.headers.host;
+  if (host === undefined) {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 (Node does it too unless
+    // `requireHostHeader` is off); HTTP/1.0 may omit it and then matches no host-scoped route.
+    return req.httpVersionMajor === 1 && req.httpVersionMinor === 0
+      ? null
+      : 'The request has no Host header.';
+  }
+  if (!isValidHost(host)) {
+    return 'The Host header must be a host name or IP literal with an optional numeric port.';
+  }
+  if (hostLineCount(req.rawHeaders) !== 1) return 'The request has more than one Host header.';
+  return null;
 }

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { clientAddress } from '../client-address.js';
 import type { GatewayRequest } from '../types.js';
-import { connectionNamed, copyHeadersExcept, deleteAll, HOP_BY_HOP_REQUEST } from './hop-by-hop.js';
+import { connectionNamed, deleteAll, HOP_BY_HOP_REQUEST } from './hop-by-hop.js';
 import type { ResolvedHeaderRules } from './options.js';
 
 /** What Express adds to a request, when the gateway runs inside Express. */
@@ -14,25 +14,62 @@ interface ExpressRequestLike extends GatewayRequest {
 }
 
 /**
- * Client-sent headers that never reach an upstream: method overrides (a
- * client must not turn an allowed GET into a DELETE behind the route's
- * back), `Expect` (Node already answered `100 Continue`), and forwarding
- * headers the gateway does not vouch for (`Forwarded`, `X-Real-IP`,
- * `X-Forwarded-Port`, `X-Forwarded-Prefix`).
+ * Client-sent headers that never reach an upstream (SPEC §8), because
+ * upstreams commonly trust them for routing, method or identity and a client
+ * could otherwise say anything in them:
+ * - URL overrides (IIS/ASP.NET, Symfony, some frameworks route by them):
+ *   `X-Original-URL`, `X-Rewrite-URL`, `X-Override-URL`;
+ * - method overrides (a client must not turn an allowed GET into a DELETE
+ *   behind the route's back): `X-HTTP-Method-Override`, `X-HTTP-Method`,
+ *   `X-Method-Override`;
+ * - client addresses set by CDNs and proxies: `X-Real-IP`, `True-Client-IP`,
+ *   `X-Client-IP`, `CF-Connecting-IP`;
+ * - forwarding headers the gateway does not set: `Forwarded`,
+ *   `X-Forwarded-Port`, `-Prefix`, `-Ssl`, `-Scheme`, `-Server` (and every
+ *   other `X-Forwarded-*`, see {@link isForwardingHeader}), so the only
+ *   forwarding headers an upstream receives are the gateway's own
+ *   `X-Forwarded-For`, `-Proto` and `-Host`;
+ * - `Expect` (Node already answered `100 Continue`).
+ *
+ * A route's `headers.request.set` may still set any of them itself.
+ * Built into each route's skip set once, at construction.
  *
  * @example
- * CLIENT_ONLY_HEADERS.includes('x-http-method-override'); // true
+ * CLIENT_ONLY_HEADERS.includes('x-original-url'); // true
  */
 export const CLIENT_ONLY_HEADERS: readonly string[] = [
+  'x-original-url',
+  'x-rewrite-url',
+  'x-override-url',
   'x-http-method-override',
   'x-http-method',
   'x-method-override',
-  'expect',
-  'forwarded',
   'x-real-ip',
+  'true-client-ip',
+  'x-client-ip',
+  'cf-connecting-ip',
+  'forwarded',
   'x-forwarded-port',
   'x-forwarded-prefix',
+  'x-forwarded-ssl',
+  'x-forwarded-scheme',
+  'x-forwarded-server',
+  'expect',
 ];
+
+/**
+ * Whether a (lower-case) header name is an `X-Forwarded-*` header. A client's
+ * copy of any of them is dropped, not only the listed ones: `X-Forwarded-User`,
+ * `-Email`, `-Client-Cert`, `-Uri`, … carry identity or routing to the
+ * upstreams that read them (oauth2-proxy, Envoy, Traefik), and the gateway
+ * vouches for none but the three it sets itself.
+ *
+ * @example
+ * isForwardingHeader('x-forwarded-user'); // true
+ */
+export function isForwardingHeader(name: string): boolean {
+  return name.length > 12 && name.charCodeAt(0) === 120 && name.startsWith('x-forwarded-');
+}
 
 /** Set by the gateway itself on every forwarded request, never copied from the client. */
 const GATEWAY_SET_HEADERS: readonly string[] = [
@@ -41,6 +78,9 @@ const GATEWAY_SET_HEADERS: readonly string[] = [
   'x-forwarded-host',
   'x-request-id',
 ];
+
+/** A body's framing: never removed by a route's `headers.request.remove`. */
+const FRAMING_HEADERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding']);
 
 /**
  * Everything about a route's request headers fixed at construction.
@@ -58,6 +98,12 @@ export interface RequestHeaderPlan {
   skipWithoutPrincipal: ReadonlySet<string>;
   /** The consumer header names (lower-case): set by the gateway when there is a principal. */
   consumerNames: readonly string[];
+  /**
+   * The consumer names that are `X-Forwarded-*` themselves (`consumerHeaders: { id:
+   * 'x-forwarded-user' }`, as oauth2-proxy's upstreams expect): kept from the authenticated
+   * request although every other `X-Forwarded-*` is dropped. Usually empty.
+   */
+  forwardingConsumerNames: readonly string[];
   rules: ResolvedHeaderRules;
   removeList: readonly string[];
 }
@@ -73,19 +119,22 @@ export function requestHeaderPlan(
   consumerHeaders: { id: string; scopes: string } | undefined,
 ): RequestHeaderPlan {
   const consumer = consumerHeaders ?? { id: 'x-consumer-id', scopes: 'x-consumer-scopes' };
+  // `remove` cannot take a body's framing away: an unframed body would be read as the next request.
+  const remove = [...rules.remove].filter((name) => !FRAMING_HEADERS.has(name));
   const skip = new Set([
     ...HOP_BY_HOP_REQUEST,
     ...CLIENT_ONLY_HEADERS,
     ...GATEWAY_SET_HEADERS,
-    ...rules.remove,
+    ...remove,
   ]);
   const consumerNames = [consumer.id.toLowerCase(), consumer.scopes.toLowerCase()];
   return {
     skip,
     skipWithoutPrincipal: new Set([...skip, ...consumerNames]),
     consumerNames,
+    forwardingConsumerNames: consumerNames.filter(isForwardingHeader),
     rules,
-    removeList: [...rules.remove],
+    removeList: remove,
   };
 }
 
@@ -126,11 +175,13 @@ export function forwardedProto(req: ExpressRequestLike): string {
 /**
  * Replaces `req.headers` by what the upstream receives (http-proxy copies
  * them as they are), built in one pass into a fresh object: hop-by-hop and
- * `Connection`-named headers, client-only headers and (without a principal)
- * client-sent consumer headers left out; `X-Forwarded-For/-Proto/-Host` and
- * `X-Request-Id` set; then the route's `headers.request` rules. `tunnel` keeps
- * `Connection: upgrade` and `Upgrade: websocket` for a WebSocket handshake.
- * `Host` is set per attempt.
+ * `Connection`-named headers, client-only headers, every client
+ * `X-Forwarded-*` (but the gateway's own consumer headers, whatever their
+ * names) and (without a principal) client-sent consumer headers left out; `X-Forwarded-For/-Proto/-Host` and
+ * `X-Request-Id` set; then the route's `headers.request` rules; last
+ * `Transfer-Encoding: chunked` when the client sent a chunked body (its own
+ * value is never copied). `tunnel` keeps `Connection: upgrade` and
+ * `Upgrade: websocket` for a WebSocket handshake. `Host` is set per attempt.
  *
  * @example
  * prepareRequestHeaders(req, req.gateway.requestId, plan, false);
@@ -154,7 +205,14 @@ export function prepareRequestHeaders(
     // client must not make them vanish by naming them in `Connection`.
     for (const name of plan.consumerNames) named.delete(name);
   }
-  const headers = copyHeadersExcept(received, skip, named);
+  const headers = copyRequestHeaders(received, skip, named);
+  if (authenticated && plan.forwardingConsumerNames.length !== 0) {
+    // Set by authentication (any client copy was replaced): the gateway's own, not a client's.
+    for (const name of plan.forwardingConsumerNames) {
+      const value = received[name];
+      if (value !== undefined) headers[name] = value;
+    }
+  }
   headers['x-forwarded-for'] = xff;
   headers['x-forwarded-proto'] = proto;
   if (receivedHost !== undefined) headers['x-forwarded-host'] = receivedHost;
@@ -171,5 +229,27 @@ export function prepareRequestHeaders(
     const entry = set[i] as readonly [string, string];
     headers[entry[0]] = entry[1];
   }
+  // Admission let only `chunked` alone (any case) through; the upstream gets exactly that, never
+  // the client's spelling, and Node frames the body accordingly.
+  if (received['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
   req.headers = headers;
+}
+
+/**
+ * The client's headers less `skip`, `alsoSkip` and every `X-Forwarded-*`, in
+ * one pass into a fresh object (see `copyHeadersExcept` for why not `delete`).
+ */
+function copyRequestHeaders(
+  headers: IncomingHttpHeaders,
+  skip: ReadonlySet<string>,
+  alsoSkip: ReadonlySet<string> | null,
+): IncomingHttpHeaders {
+  const copy: IncomingHttpHeaders = {};
+  const names = Object.keys(headers);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    if (skip.has(name) || isForwardingHeader(name) || alsoSkip?.has(name)) continue;
+    copy[name] = headers[name];
+  }
+  return copy;
 }

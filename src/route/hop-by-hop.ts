@@ -2,9 +2,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1 plus the historical ones): they
- * describe one connection and are never forwarded in either direction.
- * `Transfer-Encoding` is listed for responses only: on requests Node keeps
- * the body's framing by re-chunking it, which needs the header.
+ * describe one connection and are never copied in either direction.
+ * `Transfer-Encoding` is among them: the framing of what the gateway sends
+ * is its own and Node's. A request body goes up with exactly
+ * `Transfer-Encoding: chunked` (set by `prepareRequestHeaders`, never the
+ * client's value) or its `Content-Length`.
  *
  * @example
  * copyHeadersExcept(req.headers, new Set(HOP_BY_HOP_REQUEST), null);
@@ -15,18 +17,19 @@ export const HOP_BY_HOP_REQUEST: readonly string[] = [
   'proxy-connection',
   'te',
   'trailer',
+  'transfer-encoding',
   'upgrade',
   'proxy-authorization',
   'proxy-authenticate',
 ];
 
 /**
- * The response-side list: the request list plus `Transfer-Encoding` (Node frames the response).
+ * The response-side list, the same names (Node frames the response to the client itself).
  *
  * @example
  * copyHeadersExcept(proxyRes.headers, new Set(HOP_BY_HOP_RESPONSE), null);
  */
-export const HOP_BY_HOP_RESPONSE: readonly string[] = [...HOP_BY_HOP_REQUEST, 'transfer-encoding'];
+export const HOP_BY_HOP_RESPONSE: readonly string[] = HOP_BY_HOP_REQUEST;
 
 /**
  * Names a peer may list in `Connection` without them being dropped: dropping

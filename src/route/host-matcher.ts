@@ -1,8 +1,11 @@
 import { GatewayConfigError } from '../errors.js';
 
 /**
- * Whether a request's `Host` header (value as received, port included) is
- * one a route serves. `undefined` (no `Host`) never matches.
+ * Whether a request's `Host` header (port included) is one a route serves.
+ * It is only ever called with a `Host` that admission validated
+ * (`isValidHost`: one line, a plain host name or IP literal and an all-digit
+ * port), so stripping the port at the last `:` is the only reading there is.
+ * `undefined` (no `Host`, HTTP/1.0) never matches.
  *
  * @example
  * const matches: HostMatcher = compileHostMatcher('api.example.com', 'host');

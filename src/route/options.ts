@@ -121,7 +121,11 @@ export interface RouteOptions {
   target: RouteTarget;
   /** Rewrites the forwarded path; the query string is always kept. Default: the relative path unchanged. */
   rewrite?: RouteRewrite;
-  /** Whether `path` matches case-sensitively. Default `true`. */
+  /**
+   * Whether `path` matches case-sensitively. Default `false`, as Express routes:
+   * a protected `/admin` also covers `/ADMIN` and `/%41dmin`, which an Express
+   * upstream serves as `/admin`. Params keep the path's own case.
+   */
   caseSensitive?: boolean;
   /**
    * Upstream inactivity limit, default `'30s'`: no response headers within it
@@ -328,7 +332,7 @@ export function resolveRouteOptions(
     host,
     targets: resolveTargets(options.target, at('target')),
     rewrite,
-    caseSensitive: optionalBoolean(options.caseSensitive, true, at('caseSensitive')),
+    caseSensitive: optionalBoolean(options.caseSensitive, false, at('caseSensitive')),
     timeoutMs: timerDuration(options.timeout ?? '30s', at('timeout')),
     connectTimeoutMs: timerDuration(options.connectTimeout ?? '5s', at('connectTimeout')),
     retries:

@@ -39,7 +39,8 @@ export type PathMatcher = (path: string) => { params: Record<string, unknown> } 
  *   be slow on hostile input (see `checkPatternComplexity`, `checkRegExpSpeed`).
  *
  * @param options.caseSensitive - whether `/Users` differs from `/users`
- *   (route() defaults it to `true`).
+ *   (route() defaults it to `false`, as Express). Either way params keep
+ *   the case of the path.
  * @example
  * const match = compilePathMatcher('/users/:id', { caseSensitive: true }, 'routes[0].path');
  * match('/users/42'); // { params: { id: '42' } }

@@ -1,7 +1,7 @@
 import { compile, type Token } from 'path-to-regexp';
 import { GatewayConfigError } from '../errors.js';
 import type { GatewayRequest } from '../types.js';
-import { normalizePath } from './normalize-path.js';
+import { describePathRejection, normalizePath } from './normalize-path.js';
 import { parsePattern, samplePath } from './path-matcher.js';
 
 /**
@@ -26,7 +26,28 @@ interface TemplateKey {
 }
 
 /**
- * Compiles a route's `rewrite` once.
+ * A rewrite produced a path the gateway may not forward: the operator's
+ * error (SPEC §8), answered 500 `internal_error`. `reason` says why in a few
+ * fixed words (a `PathRejection`, `not_a_string` or `not_ascii`), never with
+ * the path itself, so it is safe in events.
+ *
+ * @example
+ * if (err instanceof RewriteRefusedError) emitProxyError(err.reason);
+ */
+export class RewriteRefusedError extends Error {
+  readonly reason: string;
+  constructor(reason: string) {
+    super(`the rewrite result may not be forwarded (${reason})`);
+    this.name = 'RewriteRefusedError';
+    this.reason = reason;
+  }
+}
+
+/**
+ * Compiles a route's `rewrite` once. Every result, template or function, is
+ * normalised like a client path (SPEC §5.1, `normalizePath`) before it is
+ * forwarded; a result that a client path would be refused for throws
+ * {@link RewriteRefusedError}.
  *
  * A string is a path-to-regexp 8 template filled with the route's matched
  * params: with `path: '/public{/*path}'` and `rewrite: '/{*path}'`,
@@ -37,15 +58,19 @@ interface TemplateKey {
  * require a param the pattern only has in an optional group, and its own text
  * is in normalised form; otherwise `GatewayConfigError`
  * (`ERR_CONFIG_INVALID_PATH`). A param used as a wildcard in one and a plain
- * param in the other is converted (`['a', 'b']` ⇄ `'a/b'`).
+ * param in the other is converted (`['a', 'b']` ⇄ `'a/b'`). Its result is
+ * normalised too: a param that is only part of a segment can be `.` or `..`
+ * (`/p/:a-y` on `/p/..-y` gives `a: '..'`, so `/:a` gives `/..`), and an
+ * empty wildcard segment (`/files/a/` gives `['a', '']`) can make `//`.
  *
  * A function is called with `{ path, params, req }` and must return a path:
- * a string starting with `/`, made of printable ASCII (escape anything else
- * with `%XX`), with no `?` or `#` (the gateway appends the original query
- * string itself). Anything else throws a `TypeError` naming the route's
- * field — a programming error that reaches the host's error handler through
- * `next(err)`, like an exception thrown by the function itself. Its result
- * is trusted code's output and is forwarded as returned, not normalised.
+ * a string starting with `/`, in ASCII (escape anything else with `%XX`),
+ * with no `?` or `#` (the gateway appends the original query string itself).
+ * Its result is normalised (`/a/./b` → `/a/b`, `%7e` → `~`); one that is no
+ * string, not ASCII, or that normalisation refuses (climbing above the root,
+ * `\`, NUL, `%2F`, an invalid escape, control characters, not starting with
+ * `/`) throws {@link RewriteRefusedError}. An exception of the function itself
+ * is let through. Either way the route answers 500 `internal_error`.
  *
  * @example
  * const rewrite = compileRewrite('/v2/{*path}', '/api/*path', 'routes[0].rewrite');
@@ -56,7 +81,7 @@ export function compileRewrite(
   pattern: string,
   field: string,
 ): Rewriter {
-  if (typeof rewrite === 'function') return checkedFunction(rewrite, field);
+  if (typeof rewrite === 'function') return checkedFunction(rewrite);
   if (typeof rewrite !== 'string' || rewrite.charCodeAt(0) !== 47) {
     throw new GatewayConfigError(
       field,
@@ -101,7 +126,7 @@ export function compileRewrite(
   const fill = compile(template, { encode: (value: string) => value });
   if (conversions.length === 0) {
     return function rewriteTemplate({ params }) {
-      return fill(params as Parameters<typeof fill>[0]);
+      return normalisedOrRefused(fill(params as Parameters<typeof fill>[0]));
     };
   }
   return function rewriteTemplate({ params }) {
@@ -111,7 +136,7 @@ export function compileRewrite(
       if (kind === 'wildcard' && typeof value === 'string') data[name] = value.split('/');
       else if (kind === 'param' && Array.isArray(value)) data[name] = value.join('/');
     }
-    return fill(data as Parameters<typeof fill>[0]);
+    return normalisedOrRefused(fill(data as Parameters<typeof fill>[0]));
   };
 }
 
@@ -131,25 +156,28 @@ function collectKeys(
   return out;
 }
 
-function checkedFunction(rewrite: Rewriter, field: string): Rewriter {
+function checkedFunction(rewrite: Rewriter): Rewriter {
   return function rewriteFunction(ctx) {
     const result: unknown = rewrite(ctx);
-    if (typeof result !== 'string' || !isForwardablePath(result)) {
-      const shown = typeof result === 'string' ? JSON.stringify(result) : typeof result;
-      throw new TypeError(
-        `${field}: the rewrite function must return a path starting with '/', in printable ASCII, without '?' or '#' (got ${shown})`,
-      );
-    }
-    return result;
+    if (typeof result !== 'string') throw new RewriteRefusedError('not_a_string');
+    if (!isAscii(result)) throw new RewriteRefusedError('not_ascii');
+    return normalisedOrRefused(result);
   };
 }
 
-/** Starts with '/', only printable ASCII, no '?' or '#': what Node can send and means one path. */
-function isForwardablePath(path: string): boolean {
-  if (path.charCodeAt(0) !== 47) return false;
-  for (let i = 1; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f || c === 0x3f || c === 0x23) return false;
-  }
+/** The path as the upstream receives it (normalised, usually the same string), or a refusal. */
+function normalisedOrRefused(path: string): string {
+  const normalised = normalizePath(path);
+  if (normalised !== null) return normalised;
+  throw new RewriteRefusedError(describePathRejection(path) ?? 'not_origin_form');
+}
+
+/**
+ * Only ASCII: `normalizePath` would encode a character from 0x80 to 0xFF as
+ * that single byte (how Node reads a request line), but a function's `é`
+ * most likely meant UTF-8's `%C3%A9`. Better refused than silently wrong.
+ */
+function isAscii(path: string): boolean {
+  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) > 0x7f) return false;
   return true;
 }

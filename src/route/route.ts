@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { createEmitter } from '../events.js';
+import { createEmitter, isListening } from '../events.js';
 import type { InternalContext } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
 import { gatewayContext } from '../request-id.js';
@@ -14,7 +14,7 @@ import { compileHostMatcher, type HostMatcher } from './host-matcher.js';
 import { type ResolvedRouteOptions, type RouteOptions, resolveRouteOptions } from './options.js';
 import { compilePathMatcher, type PathMatcher } from './path-matcher.js';
 import { RouteProxy } from './proxy.js';
-import { compileRewrite, type Rewriter } from './rewrite.js';
+import { compileRewrite, RewriteRefusedError, type Rewriter } from './rewrite.js';
 import { isUpgradeRequest } from './upgrades.js';
 
 /**
@@ -49,7 +49,13 @@ export interface CompiledRoute {
    * Sets `req.gateway.route`, rewrites, forwards through http-proxy-middleware,
    * answers 502/503/504 via `ctx.sendProblem`, emits `proxy.response` /
    * `proxy.error`. Tunnels upgrade requests from `handleUpgrades` when
-   * `websocket` is true. Unexpected errors (a throwing rewrite function) go to `next(err)`.
+   * `websocket` is true. Answers 400 `bad_request` first, forwarding nothing,
+   * for any `Upgrade` header other than `websocket` alone (case-insensitive)
+   * — on every route, on upgrades and ordinary requests alike — and for an
+   * upgrade through `handleUpgrades` that is not a `GET` to a `websocket` route.
+   * A `rewrite` that throws or gives a path a client path would be refused
+   * for: 500 `internal_error` and a `proxy.error` event, nothing forwarded.
+   * Unexpected errors go to `next(err)`.
    */
   forward(req: GatewayRequest, res: ServerResponse, next: NextFunction, match: RouteMatch): void;
   /** Destroys the keep-alive agents the route created. */
@@ -93,9 +99,11 @@ class Route implements CompiledRoute {
   private readonly rewrite: Rewriter | null;
   private readonly headerPlan: RequestHeaderPlan;
   private readonly proxy: RouteProxy;
+  private readonly ctx: InternalContext;
 
   constructor(options: ResolvedRouteOptions, field: string, ctx: RouteContext) {
     const at = (key: string): string => (field ? `${field}.${key}` : key);
+    this.ctx = ctx;
     this.name = options.name;
     this.methods = options.methods;
     this.methodSet = options.methods === null ? null : new Set(options.methods);
@@ -128,6 +136,12 @@ class Route implements CompiledRoute {
 
   forward(req: GatewayRequest, res: ServerResponse, next: NextFunction, match: RouteMatch): void {
     try {
+      // Decided on the client's own Upgrade header, before prepareRequestHeaders replaces it.
+      const upgradeProblem = judgeUpgrade(req, this.websocket);
+      if (upgradeProblem !== null) {
+        this.ctx.sendProblem(req, res, { code: 'bad_request', detail: upgradeProblem });
+        return;
+      }
       const gateway = gatewayContext(req, res);
       gateway.route =
         this.name === undefined
@@ -136,7 +150,13 @@ class Route implements CompiledRoute {
       if (this.rewrite !== null) {
         const url = req.url ?? '';
         const queryStart = url.indexOf('?');
-        const rewritten = this.rewrite({ path: match.path, params: match.params, req });
+        let rewritten: string;
+        try {
+          rewritten = this.rewrite({ path: match.path, params: match.params, req });
+        } catch (err) {
+          this.rewriteFailed(req, res, gateway.requestId, err);
+          return;
+        }
         req.url = queryStart === -1 ? rewritten : rewritten + url.slice(queryStart);
       }
       prepareRequestHeaders(
@@ -149,6 +169,37 @@ class Route implements CompiledRoute {
     } catch (err) {
       next(err);
     }
+  }
+
+  /**
+   * A rewrite failed or gave a path that may not be forwarded: the operator's error, answered
+   * 500 `internal_error` with a `proxy.error` event; nothing is forwarded. The event says why in
+   * fixed words only (the function's own message or the path could carry anything).
+   */
+  private rewriteFailed(
+    req: GatewayRequest,
+    res: ServerResponse,
+    requestId: string,
+    err: unknown,
+  ): void {
+    if (isListening(this.ctx.emit)) {
+      this.ctx.emit({
+        type: 'proxy.error',
+        requestId,
+        route: this.name,
+        status: 500,
+        code: 'internal_error',
+        error:
+          err instanceof RewriteRefusedError
+            ? `rewrite result refused (${err.reason})`
+            : 'rewrite function threw',
+        durationMs: 0,
+      });
+    }
+    this.ctx.sendProblem(req, res, {
+      code: 'internal_error',
+      detail: 'The route could not build the path to forward.',
+    });
   }
 
   close(): Promise<void> {
@@ -192,4 +243,29 @@ export function route(options: RouteOptions): GatewayMiddleware {
   };
   Object.defineProperty(middleware, 'name', { value: 'portcullisRoute' });
   return Object.assign(middleware, { close: () => compiled.close() }) as GatewayMiddleware;
+}
+
+/**
+ * Why a matched request's `Upgrade` may not go on (the 400's `detail`), or
+ * `null`. Only `websocket` alone (any case) is ever tunnelled: `h2c`, `foo`,
+ * `websocket, h2c` (or two Upgrade lines, which Node joins) are refused, also
+ * on an ordinary request event that merely carries the header, so no upstream
+ * can be talked into switching protocols behind the gateway's back.
+ */
+function judgeUpgrade(req: GatewayRequest, websocket: boolean): string | null {
+  const upgrade = req.headers.upgrade;
+  const handshake = isUpgradeRequest(req);
+  if (upgrade === undefined && !handshake) return null;
+  if (upgrade === undefined || !isWebSocketToken(upgrade)) {
+    return 'Only "Upgrade: websocket" is accepted.';
+  }
+  // An ordinary request with Upgrade: websocket is forwarded as such, the hop-by-hop header dropped.
+  if (!handshake) return null;
+  if (!websocket) return 'This route does not accept WebSocket upgrades.';
+  if (req.method !== 'GET') return 'A WebSocket upgrade must be a GET request.';
+  return null;
+}
+
+function isWebSocketToken(value: string): boolean {
+  return value.length === 9 && (value === 'websocket' || value.toLowerCase() === 'websocket');
 }

@@ -83,6 +83,33 @@ const refused = [
   '/%e0%80%ae%e0%80%ae/etc',
 ];
 
+/** Host values refused with 400 (SPEC §8): each reads as another host to some parser. */
+const badHosts = [
+  '',
+  'a@b',
+  'x@admin.example.com',
+  'x:80:80',
+  'admin.example.com:443:1',
+  'x/',
+  'admin.example.com/',
+  'x\\',
+  'admin.example.com\\',
+  'a b',
+  'a,b',
+  'x:',
+  '[::1',
+  '::1',
+  'caf\u00e9.example',
+];
+
+const goodHosts = ['admin.example.com', 'ADMIN.example.com.:8443', '10.0.0.1:80', '[::1]:8080'];
+
+/** A GET with the given Host lines exactly (none when empty), sent as latin1 bytes. */
+function requestWithHost(target: string, hosts: string[]): Buffer {
+  const lines = [`GET ${target} HTTP/1.1`, ...hosts.map((h) => `Host: ${h}`), 'Connection: close'];
+  return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+}
+
 describe.each(EXPRESS_MAJORS)('admitRequest on Express %i', (major) => {
   describe.each(['/api', '/'])('mounted at %s', (mount) => {
     const prefix = mount === '/' ? '' : mount;
@@ -167,6 +194,38 @@ describe.each(EXPRESS_MAJORS)('admitRequest on Express %i', (major) => {
         expect(response.status).toBe(431);
       }
       expect(seen).toEqual([]);
+    });
+
+    it.each(badHosts)('refuses Host %j with 400 before any handler runs', async (value) => {
+      seen.length = 0;
+      const response = await rawRequest(host.port, requestWithHost(`${prefix}/x`, [value]));
+      expectProblem(response, 400, 'bad_request');
+      expect(seen).toEqual([]);
+    });
+
+    it('refuses two Host lines, also when both are valid', async () => {
+      seen.length = 0;
+      const response = await rawRequest(
+        host.port,
+        requestWithHost(`${prefix}/x`, ['admin.example.com', 'public.example.com']),
+      );
+      expectProblem(response, 400, 'bad_request');
+      expect(JSON.parse(response.body).detail).toMatch(/more than one Host/);
+      expect(seen).toEqual([]);
+    });
+
+    it.each(goodHosts)('accepts Host %j and leaves it as it came', async (value) => {
+      seen.length = 0;
+      const response = await rawRequest(host.port, requestWithHost(`${prefix}/x`, [value]));
+      expect(response.status).toBe(200);
+      expect(seen).toEqual([{ path: '/x', url: '/x', method: 'GET' }]);
+    });
+
+    it('accepts an HTTP/1.0 request without Host', async () => {
+      seen.length = 0;
+      const response = await rawRequest(host.port, `GET ${prefix}/x HTTP/1.0\r\n\r\n`);
+      expect(response.status).toBe(200);
+      expect(seen).toEqual([{ path: '/x', url: '/x', method: 'GET' }]);
     });
 
     it('accepts a request with many but fewer header lines than the limit', async () => {
@@ -255,6 +314,24 @@ describe('admitRequest on a plain node:http server', () => {
     );
     expectProblem(response, 400, 'bad_request');
     expect(seen).toEqual([]);
+  });
+
+  it('refuses an HTTP/1.1 request without Host even when Node lets it through', async () => {
+    const seenHere: Seen[] = [];
+    const lenient = createServer({ requireHostHeader: false }, admittingHandler(seenHere));
+    await new Promise<void>((resolve) => lenient.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port: lenientPort } = lenient.address() as AddressInfo;
+      const response = await rawRequest(
+        lenientPort,
+        'GET /x HTTP/1.1\r\nConnection: close\r\n\r\n',
+      );
+      expectProblem(response, 400, 'bad_request');
+      expect(JSON.parse(response.body).detail).toMatch(/no Host/);
+      expect(seenHere).toEqual([]);
+    } finally {
+      await closeServer(lenient);
+    }
   });
 
   it('refuses CONNECT even with an origin-form-looking target', async () => {

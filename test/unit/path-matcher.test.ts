@@ -65,6 +65,22 @@ describe('compilePathMatcher', () => {
     expect(compilePathMatcher('/Users/:id', sensitive, field)('/users/1')).toBeNull();
   });
 
+  it('covers every ASCII case variant an Express router treats as equal, params in the path’s case', () => {
+    const match = compilePathMatcher('/admin{/*rest}', { caseSensitive: false }, field);
+    // '/%41dmin' arrives here already normalised to '/Admin'.
+    for (const path of ['/admin', '/ADMIN', '/Admin/Users', '/aDmIn/x/Y/']) {
+      expect(match(path), path).not.toBeNull();
+    }
+    expect(match('/ADMIN/Users/Q')).toEqual({ params: { rest: ['Users', 'Q'] } });
+    expect(match('/administrator')).toBeNull();
+    // Escapes are matched as text: normalised paths always carry upper-case hex.
+    expect(compilePathMatcher('/caf%C3%A9', { caseSensitive: false }, field)('/CAF%C3%A9')).toEqual(
+      {
+        params: {},
+      },
+    );
+  });
+
   it('gives params without a prototype, so __proto__ is an ordinary name', () => {
     const match = compilePathMatcher('/x/:__proto__', sensitive, field);
     const result = match('/x/polluted');

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { GatewayConfigError } from '../../src/errors.js';
 import { normalizePath } from '../../src/route/normalize-path.js';
 import { compilePathMatcher } from '../../src/route/path-matcher.js';
-import { compileRewrite, type Rewriter } from '../../src/route/rewrite.js';
+import { compileRewrite, RewriteRefusedError, type Rewriter } from '../../src/route/rewrite.js';
 
 const field = 'routes[0].rewrite';
 const req: IncomingMessage = new Message(new Socket());
@@ -66,6 +66,18 @@ describe('compileRewrite with a template', () => {
     expect(err.code).toBe('ERR_CONFIG_INVALID_PATH');
     expect(err.field).toBe(field);
     expect(err.message).toContain(words);
+  });
+
+  it('normalises what the params make of the template', () => {
+    // A param that is only part of a segment can be '.' or '..'; an empty wildcard segment makes '//'.
+    expect(rewriteVia('/p/:a-y', '/x/:a/z', '/p/..-y')).toBe('/z');
+    expect(rewriteVia('/p/:a-y', '/x/:a/z', '/p/.-y')).toBe('/x/z');
+    expect(rewriteVia('/files/*path', '/x/*path/y', '/files/a/')).toBe('/x/a/y');
+  });
+
+  it('refuses a template result that climbs above the root', () => {
+    expect(() => rewriteVia('/p/:a-y', '/:a', '/p/..-y')).toThrow(RewriteRefusedError);
+    expect(() => rewriteVia('/p/:a-y', '/:a/:a/x', '/p/..-y')).toThrow(RewriteRefusedError);
   });
 
   it('refuses a rewrite that is neither a string nor a function', () => {
@@ -130,21 +142,53 @@ describe('compileRewrite with a function', () => {
     expect((seen as { req: unknown }).req).toBe(req);
   });
 
-  it.each<[string, unknown]>([
-    ['a relative path', 'users/1'],
-    ['an absolute URL', 'http://evil/x'],
-    ['an empty string', ''],
-    ['a query string', '/x?y=1'],
-    ['a fragment', '/x#y'],
-    ['a space', '/a b'],
-    ['CRLF', '/a\r\nX-Injected: 1'],
-    ['non-ASCII', '/café'],
-    ['a non-string', 42],
-    ['undefined', undefined],
-  ])('throws a TypeError naming the field when it returns %s', (_what, value) => {
+  it.each([
+    ['/a/./b/../c', '/a/c'],
+    ['//a///b', '/a/b'],
+    ['/%7euser/%41', '/~user/A'],
+    ['/caf%c3%a9', '/caf%C3%A9'],
+    ['/a"b', '/a%22b'],
+    ['/x/..', '/'],
+    ['/already/normal', '/already/normal'],
+  ])('normalises its result like a client path: %j → %j', (value, expected) => {
+    const rewrite = compileRewrite(() => value, '/x', field);
+    expect(rewrite({ path: '/x', params: {}, req })).toBe(expected);
+  });
+
+  it.each<[string, unknown, string]>([
+    ['a relative path', 'users/1', 'not_origin_form'],
+    ['an absolute URL', 'http://evil/x', 'not_origin_form'],
+    ['an empty string', '', 'not_origin_form'],
+    ['a path above the root', '/..', 'above_root'],
+    ['a path climbing above the root', '/a/../../etc/passwd', 'above_root'],
+    ['an encoded dot segment above the root', '/%2e%2e/x', 'above_root'],
+    ['a backslash', '/a\\b', 'backslash'],
+    ['a NUL', '/a\u0000b', 'nul'],
+    ['an encoded NUL', '/a%00b', 'nul'],
+    ['an encoded slash', '/a%2Fb', 'encoded_separator'],
+    ['an encoded backslash', '/a%5cb', 'encoded_separator'],
+    ['an invalid escape', '/a%zz', 'invalid_escape'],
+    ['a query string', '/x?y=1', 'fragment_or_query'],
+    ['a fragment', '/x#y', 'fragment_or_query'],
+    ['a space', '/a b', 'control_character'],
+    ['CRLF', '/a\r\nX-Injected: 1', 'control_character'],
+    ['a servlet dot segment', '/..;/admin', 'dot_segment_parameter'],
+    ['non-ASCII', '/café', 'not_ascii'],
+    ['a non-string', 42, 'not_a_string'],
+    ['undefined', undefined, 'not_a_string'],
+  ])('refuses %s with a RewriteRefusedError saying why, not what', (_what, value, reason) => {
     const rewrite = compileRewrite(() => value as string, '/x', field);
-    expect(() => rewrite({ path: '/x', params: {}, req })).toThrow(TypeError);
-    expect(() => rewrite({ path: '/x', params: {}, req })).toThrow(field);
+    let error: unknown;
+    try {
+      rewrite({ path: '/x', params: {}, req });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(RewriteRefusedError);
+    expect((error as RewriteRefusedError).reason).toBe(reason);
+    if (typeof value === 'string' && value.length > 3) {
+      expect((error as Error).message).not.toContain(value);
+    }
   });
 
   it('lets an exception of the function itself through', () => {

@@ -22,7 +22,7 @@ describe('route options', () => {
     const r = resolveRouteOptions({ path: '/x', target: 'http://127.0.0.1:8080' }, '', true);
     expect(r).toMatchObject({
       methods: null,
-      caseSensitive: true,
+      caseSensitive: false,
       timeoutMs: 30_000,
       connectTimeoutMs: 5_000,
       retries: 0,
