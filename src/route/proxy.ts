@@ -15,6 +15,7 @@ import {
 } from 'http-proxy-middleware';
 import { isListening } from '../events.js';
 import type { InternalContext } from '../pipeline.js';
+import { requestTunnelled } from '../request-completed.js';
 import type { GatewayRequest } from '../types.js';
 import { type DirectUpstream, sendDirect, useDirectStream } from './direct-stream.js';
 import { type ExchangeOwner, type ForwardState, STATE, type WithState } from './forward-state.js';
@@ -508,6 +509,7 @@ export class RouteProxy implements ExchangeOwner {
     if (socket) res.detachSocket(socket);
     if (state.startedAt !== 0) this.emitExchange(state, 'proxy.response', 101);
     state.done = true;
+    requestTunnelled(res);
   }
 
   /** The one place a forwarded exchange's `proxy.response` / `proxy.error` event is built. */
