@@ -10,25 +10,30 @@ import type { GatewayEvent, GatewayEventListener, GatewayEventType } from './typ
  */
 export type EmitEvent = (event: GatewayEvent) => void;
 
+/** Every event type: a record, so that tsc refuses a GatewayEvent type missing here. */
+const TYPES: { readonly [T in GatewayEventType]: true } = {
+  'request.completed': true,
+  'auth.succeeded': true,
+  'auth.failed': true,
+  'ratelimit.refused': true,
+  'ratelimit.store_error': true,
+  'proxy.response': true,
+  'proxy.error': true,
+  'target.health': true,
+  'config.updated': true,
+  'config.rejected': true,
+  'config.warning': true,
+};
+
 /**
  * Every event type, in the order the README lists them.
  *
  * @example
  * for (const type of EVENT_TYPES) subscribe(`portcullis:${type}`, onMessage);
  */
-export const EVENT_TYPES: readonly GatewayEventType[] = Object.freeze([
-  'request.completed',
-  'auth.succeeded',
-  'auth.failed',
-  'ratelimit.refused',
-  'ratelimit.store_error',
-  'proxy.response',
-  'proxy.error',
-  'target.health',
-  'config.updated',
-  'config.rejected',
-  'config.warning',
-]);
+export const EVENT_TYPES: readonly GatewayEventType[] = Object.freeze(
+  Object.keys(TYPES) as GatewayEventType[],
+);
 
 /**
  * The `node:diagnostics_channel` channel name of an event type.
