@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // `portcullis` and `portcullis/metrics`: only the second imports prom-client.
+  entry: { index: 'src/index.ts', metrics: 'src/metrics/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

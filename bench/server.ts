@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import { RedisStore as RateLimitRedisStore, type RedisReply } from 'rate-limit-redis';
 import { answerCpuQueries, exitWithParent, report } from './lib/children.js';
 import { BENCH_KEY, NEVER_REACHED_LIMIT, OTHER_KEYS } from './lib/constants.js';
-import { firstLine, loadPortcullis, Unavailable } from './lib/portcullis.js';
+import { firstLine, loadMetrics, loadPortcullis, Unavailable } from './lib/portcullis.js';
 import { connectRedis } from './lib/redis.js';
 import { isScenarioName, type ScenarioName } from './lib/scenarios.js';
 
@@ -96,8 +96,14 @@ async function build(scenario: ScenarioName): Promise<Built> {
       };
     }
     case 'portcullis':
+    case 'portcullis+metrics':
     case 'portcullis-redis': {
       const { createGateway, RedisStore } = await loadPortcullis();
+      // Subscribed before the gateway exists, as an app would do at startup; the same gateway
+      // as 'portcullis' otherwise, so the two differ by the metrics alone.
+      const metrics =
+        scenario === 'portcullis+metrics' ? (await loadMetrics()).prometheusMetrics() : null;
+      if (metrics) app.get('/metrics', metrics.handler);
       let redis: Redis | null = null;
       let store: InstanceType<typeof RedisStore> | undefined;
       if (scenario === 'portcullis-redis') {
@@ -118,6 +124,7 @@ async function build(scenario: ScenarioName): Promise<Built> {
       return {
         app,
         close: async () => {
+          await metrics?.close();
           await gateway.close();
           await store?.close?.();
           await redis?.quit();

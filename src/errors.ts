@@ -11,6 +11,9 @@ export type GatewayConfigErrorCode =
   | 'ERR_CONFIG_INVALID_STORE'
   | 'ERR_CONFIG_UNSAFE_PATTERN';
 
+/** Marks a GatewayConfigError, whichever copy of the class made it. */
+const BRAND = Symbol.for('portcullis.GatewayConfigError');
+
 /**
  * Thrown synchronously by every factory (`createGateway`, `authenticate`,
  * `rateLimit`, `route`, the stores) when an option is invalid. The message
@@ -21,6 +24,14 @@ export type GatewayConfigErrorCode =
  * catch (err) { if (err instanceof GatewayConfigError) reportMistake(err.field, err.code); else throw err; }
  */
 export class GatewayConfigError extends Error {
+  /**
+   * `instanceof` recognises the errors of every copy of this class in the process: the ESM and
+   * CommonJS builds each have one, and so does the `portcullis/metrics` entry point.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && Object.hasOwn(value, BRAND);
+  }
+
   override readonly name = 'GatewayConfigError';
   /** A stable machine-readable code. */
   readonly code: GatewayConfigErrorCode;
@@ -35,5 +46,6 @@ export class GatewayConfigError extends Error {
     super(`${field}: ${problem}`);
     this.field = field;
     this.code = code;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 }

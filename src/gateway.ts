@@ -18,6 +18,7 @@ import { type InternalContext, type Step, type StepResult, whenAllowed } from '.
 import { createProblemSender, type ErrorResponder } from './problem.js';
 import { createLimiter, type Limiter } from './rate-limit/limiter.js';
 import type { RateLimitOptions } from './rate-limit/options.js';
+import { takeRequest } from './request-completed.js';
 import { admitRequest } from './route/admit-request.js';
 import type { RouteOptions } from './route/options.js';
 import { type CompiledRoute, compileRoute, type RouteMatch } from './route/route.js';
@@ -142,16 +143,16 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
         consumerHeaders: authenticator?.consumerHeaders,
       });
       closers.push(() => compiled.close());
-      const authStep = resolveRouteAuth(auth, authenticator, `${field}.auth`, compiled.name);
+      const authStep = resolveRouteAuth(auth, authenticator, `${field}.auth`, compiled.label);
       let limitStep: Step | null = null;
       if (rateLimit === undefined) {
-        // The shared default limiter, with this route's name in its events.
-        limitStep = defaultLimiter?.stepFor(compiled.name) ?? null;
+        // The shared default limiter, with this route's label in its events.
+        limitStep = defaultLimiter?.stepFor(compiled.label) ?? null;
       } else if (rateLimit !== false) {
         const limiter = createLimiter(rateLimit, `${field}.rateLimit`, {
           ...ctx,
           store: storeForLimiters(),
-          routeName: compiled.name,
+          routeName: compiled.label,
         });
         closers.push(() => limiter.close());
         limitStep = limiter.step;
@@ -160,8 +161,11 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
     });
 
     const sendProblem = ctx.sendProblem;
+    const emit = ctx.emit;
     const gateway = (req: GatewayRequest, res: ServerResponse, next: NextFunction): void => {
       try {
+        // `request.completed`, only when someone listens (null: nothing was spent).
+        const record = takeRequest(res, emit, true);
         // No gatewayContext() here: an unmatched request must leave untouched (no request id
         // header, no req.gateway); every step that needs it creates it on first use.
         const originalUrl = req.url;
@@ -173,6 +177,7 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
           const match = route.compiled.match(path, req);
           if (match === null) continue;
           if (route.compiled.allowsMethod(req.method ?? 'GET')) {
+            if (record !== null) record.route = route.compiled.label;
             route.run(req, res, next, match);
             return;
           }
@@ -189,6 +194,7 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
         } else if (fallthrough) {
           // Unmatched requests leave the gateway as they came in.
           req.url = originalUrl;
+          if (record !== null) record.unmatched = true;
           next();
         } else {
           sendProblem(req, res, { code: 'not_found', detail: 'No route matches this request.' });

@@ -52,10 +52,13 @@ export type {
   GatewayContext,
   GatewayEvent,
   GatewayEventListener,
+  GatewayEventOf,
+  GatewayEventType,
   GatewayMiddleware,
   MatchedRoute,
   NextFunction,
   Principal,
   PrincipalType,
   RateLimitDecision,
+  RequestOutcome,
 } from './types.js';

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { EmitEvent } from './events.js';
 import type { SendProblem } from './problem.js';
+import { takeRequest } from './request-completed.js';
 import type { GatewayMiddleware, GatewayRequest, NextFunction } from './types.js';
 
 /**
@@ -59,13 +60,22 @@ export function whenAllowed(result: Promise<boolean>, next: NextFunction, then: 
   );
 }
 
-/** Turns a step into a public middleware with `close()`. */
+/**
+ * Turns a step into a public middleware with `close()` (standalone `authenticate()` and
+ * `rateLimit()`). Such a middleware reports `request.completed` through `emit` only for the
+ * requests it answers itself: one it lets through is left to what comes after it.
+ *
+ * @example
+ * return stepMiddleware('authenticate', step, () => authenticator.close(), emit);
+ */
 export function stepMiddleware(
   name: string,
   step: Step,
   close: () => Promise<void>,
+  emit: EmitEvent,
 ): GatewayMiddleware {
   const middleware = (req: GatewayRequest, res: ServerResponse, next: NextFunction): void => {
+    takeRequest(res, emit, false);
     runStep(step, req, res, next);
   };
   Object.defineProperty(middleware, 'name', { value: name });

@@ -1,4 +1,5 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
+import { recordProblem } from './request-completed.js';
 import { gatewayContext } from './request-id.js';
 import type { GatewayRequest } from './types.js';
 
@@ -87,6 +88,8 @@ export function createProblemSender(responder: ErrorResponder = writeProblemJson
       return;
     }
     const problem = buildProblem(req, res, init);
+    // For `request.completed` (its `code` and `outcome`), when someone listens.
+    recordProblem(res, init.code);
     res.statusCode = problem.status;
     const headers = init.headers;
     if (headers) for (const name in headers) res.setHeader(name, headers[name] as string);

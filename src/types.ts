@@ -82,13 +82,33 @@ export interface GatewayMiddleware {
   close(): Promise<void>;
 }
 
-/** Structured diagnostics. They never carry a key, token, password or secret. */
+/**
+ * How a request the gateway handled ended (`request.completed`):
+ * - `proxied`: an upstream's response was relayed whole (whatever its status);
+ * - `refused`: the gateway answered a 4xx problem itself (400, 401, 403, 404, 405, 408, 413, 429, 431);
+ * - `failed`: the gateway answered a 5xx problem, the exchange was cut before the response was
+ *   complete (upstream died mid-response, the client left), or an unexpected error went to `next(err)`;
+ * - `unmatched`: no route matched and the request went on to the host app (`fallthrough`).
+ *
+ * @example
+ * if (event.type === 'request.completed' && event.outcome === 'failed') alert(event);
+ */
+export type RequestOutcome = 'proxied' | 'refused' | 'failed' | 'unmatched';
+
+/**
+ * Structured diagnostics, given to `onEvent` and published on the `node:diagnostics_channel`
+ * channel `portcullis:<type>`. They never carry a key, token, password or secret.
+ *
+ * @example
+ * createGateway({ routes, onEvent: (event) => logger.info(event, event.type) });
+ */
 export type GatewayEvent =
   | {
       type: 'auth.succeeded';
       requestId: string;
       strategy: PrincipalType;
       consumerId: string;
+      /** The route's `name`, else its path template; absent for a standalone middleware. */
       route?: string;
     }
   | {
@@ -112,6 +132,8 @@ export type GatewayEvent =
   | {
       type: 'ratelimit.store_error';
       requestId: string;
+      /** The names of the policies the failed store call was deciding. */
+      policies: string[];
       /** What the limiter did: let the request through or refuse it with 503. */
       action: 'allow' | 'deny';
       /** `'timeout'` or the store error's message. */
@@ -122,7 +144,10 @@ export type GatewayEvent =
       type: 'proxy.error';
       requestId: string;
       route?: string;
+      /** Absent when no target was tried (every target down). */
       target?: string;
+      /** 1 for the first attempt, 2 for the first retry, …; 0 when no target was tried. */
+      attempt: number;
       status: number;
       code: string;
       error: string;
@@ -133,9 +158,63 @@ export type GatewayEvent =
       requestId: string;
       route?: string;
       target: string;
+      /** 1 for the first attempt, 2 for the first retry, … */
+      attempt: number;
       status: number;
       durationMs: number;
     }
+  | {
+      type: 'request.completed';
+      requestId: string;
+      /** The matched route's `name`, else its path template; `null` when no route was matched. */
+      route: string | null;
+      method: string;
+      /** What the client received; 499 when it left before any response was sent. */
+      status: number;
+      /** From the first portcullis middleware that saw the request to the end of its response. */
+      durationMs: number;
+      outcome: RequestOutcome;
+      /** The problem code when the gateway answered the request itself (e.g. `'rate_limited'`). */
+      code?: string;
+    }
+  | {
+      type: 'target.health';
+      /** The route's `name`, else its path template. */
+      route: string;
+      /** The target's URL without credentials. */
+      target: string;
+      healthy: boolean;
+      /** Why it changed, e.g. `'connect_failed'`, `'consecutive_5xx'`, `'health_check'`, `'recovered'`. */
+      reason: string;
+    }
+  | {
+      type: 'config.updated';
+      /** 1, 2, … for each configuration the gateway applied. */
+      version: number;
+      /** A stable hash of the data part of the configuration. */
+      hash: string;
+    }
+  | {
+      type: 'config.rejected';
+      /** Why (a `GatewayConfigError` message: the field path and what is wrong, never a secret). */
+      error: string;
+    }
   | { type: 'config.warning'; field: string; message: string };
+
+/**
+ * The `type` of every event.
+ *
+ * @example
+ * const channelName = (type: GatewayEventType) => `portcullis:${type}`;
+ */
+export type GatewayEventType = GatewayEvent['type'];
+
+/**
+ * The event of one type.
+ *
+ * @example
+ * const onCompleted = (event: GatewayEventOf<'request.completed'>) => console.log(event.status);
+ */
+export type GatewayEventOf<T extends GatewayEventType> = Extract<GatewayEvent, { type: T }>;
 
 export type GatewayEventListener = (event: GatewayEvent) => void;

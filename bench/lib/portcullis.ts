@@ -3,6 +3,7 @@
 // the scenario as unavailable instead of crashing.
 
 type Portcullis = typeof import('../../src/index.js');
+type PortcullisMetrics = typeof import('../../src/metrics/index.js');
 
 /** Thrown when a part cannot be loaded yet; its message says why. */
 export class Unavailable extends Error {}
@@ -17,6 +18,15 @@ export async function loadPortcullis(): Promise<Portcullis> {
     return await import('../../src/index.js');
   } catch (err) {
     throw new Unavailable(`portcullis cannot be imported from src/ yet: ${firstLine(err)}`);
+  }
+}
+
+/** The `portcullis/metrics` entry point, src/metrics/index.ts (loads prom-client). */
+export async function loadMetrics(): Promise<PortcullisMetrics> {
+  try {
+    return await import('../../src/metrics/index.js');
+  } catch (err) {
+    throw new Unavailable(`portcullis/metrics cannot be imported from src/ yet: ${firstLine(err)}`);
   }
 }
 

@@ -5,6 +5,7 @@ export const SCENARIOS = [
   'hpm-bare',
   'hand-composed',
   'portcullis',
+  'portcullis+metrics',
   'hand-composed-redis',
   'portcullis-redis',
 ] as const;
@@ -44,6 +45,13 @@ export const SCENARIO_INFO: Record<ScenarioName, ScenarioInfo> = {
   portcullis: {
     description:
       "express 5 + createGateway: API key + token bucket (MemoryStore) + route '/svc{/*path}' rewritten to '/{*path}'",
+    checksKey: true,
+    upstreamPath: '/hello',
+    usesRedis: false,
+  },
+  'portcullis+metrics': {
+    description:
+      'portcullis with prometheusMetrics() subscribed (portcullis/metrics, a prom-client Registry; /metrics mounted, not scraped)',
     checksKey: true,
     upstreamPath: '/hello',
     usesRedis: false,

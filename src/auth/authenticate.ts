@@ -28,5 +28,5 @@ export function authenticate(options: AuthOptions): GatewayMiddleware {
   );
   const authenticator = createAuthenticator(options, '', { emit, sendProblem });
   const step = authenticator.step(authenticator.defaultRequirement);
-  return stepMiddleware('authenticate', step, () => authenticator.close());
+  return stepMiddleware('authenticate', step, () => authenticator.close(), emit);
 }

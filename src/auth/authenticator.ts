@@ -74,7 +74,6 @@ export function createAuthenticator(
   const raw = expectObject(options, field || 'options');
   const common = resolveCommonOptions(raw, field);
   const { emit, sendProblem } = ctx;
-  const listening = isListening(emit);
   const warn = (at: string, message: string) =>
     emit({ type: 'config.warning', field: at, message });
 
@@ -160,7 +159,7 @@ export function createAuthenticator(
       failure: AuthFailure,
       strategy: PrincipalType | undefined,
     ): false {
-      if (listening) {
+      if (isListening(emit, 'auth.failed')) {
         const event = {
           type: 'auth.failed' as const,
           requestId: gw.requestId,
@@ -191,7 +190,7 @@ export function createAuthenticator(
       encoded?: { id: string; scopes: string },
     ): boolean {
       if (required.length > 0 && !hasScopes(principal.scopes, required)) {
-        if (listening) {
+        if (isListening(emit, 'auth.failed')) {
           emit({
             type: 'auth.failed',
             requestId: gw.requestId,
@@ -212,7 +211,7 @@ export function createAuthenticator(
       gw.principal = principal;
       stripRequest(req);
       setConsumerHeaders(req.headers, names, principal, encoded);
-      if (listening) {
+      if (isListening(emit, 'auth.succeeded')) {
         emit({
           type: 'auth.succeeded',
           requestId: gw.requestId,

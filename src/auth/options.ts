@@ -198,7 +198,7 @@ export interface AuthOptions {
   consumerHeaders?: { id?: string; scopes?: string };
   /** Realm of the `WWW-Authenticate` challenges. Default `'api'`. */
   realm?: string;
-  /** Standalone `authenticate()` only: receives `auth.*` events (`createGateway` has its own). */
+  /** Standalone `authenticate()` only: `auth.*` events, and `request.completed` for the requests it answers (`createGateway` has its own). */
   onEvent?: GatewayEventListener;
 }
 

@@ -150,7 +150,7 @@ export function createLimiter(
       else refused.push(d.policy);
     }
     if (refused === null) return true;
-    if (isListening(emit)) {
+    if (isListening(emit, 'ratelimit.refused')) {
       emit({
         type: 'ratelimit.refused',
         requestId: gw.requestId,
@@ -177,11 +177,13 @@ export function createLimiter(
     gw: GatewayContext,
     err: unknown,
     routeName: string | undefined,
+    set: PolicySet,
   ): boolean {
-    if (isListening(emit)) {
+    if (isListening(emit, 'ratelimit.store_error')) {
       emit({
         type: 'ratelimit.store_error',
         requestId: gw.requestId,
+        policies: set.policies.map((policy) => policy.name),
         action: onStoreError,
         error: err instanceof Error ? err.message : String(err),
         ...(routeName !== undefined ? { route: routeName } : {}),
@@ -260,7 +262,7 @@ export function createLimiter(
       const w = oldest;
       unlink(w);
       try {
-        w.resolve(storeFailed(w.req, w.res, w.gw, new StoreTimeoutError(), w.routeName));
+        w.resolve(storeFailed(w.req, w.res, w.gw, new StoreTimeoutError(), w.routeName, w.set));
       } catch (err) {
         w.reject(err);
       }
@@ -280,6 +282,7 @@ export function createLimiter(
             w.gw,
             new Error('store returned no decision per policy'),
             w.routeName,
+            w.set,
           ),
         );
         return;
@@ -294,7 +297,7 @@ export function createLimiter(
     if (w.settled) return;
     unlink(w);
     try {
-      w.resolve(storeFailed(w.req, w.res, w.gw, err, w.routeName));
+      w.resolve(storeFailed(w.req, w.res, w.gw, err, w.routeName, w.set));
     } catch (thrown) {
       w.reject(thrown);
     }
@@ -354,7 +357,7 @@ export function createLimiter(
       try {
         result = store.consume(clientKey, set.policies, units);
       } catch (err) {
-        return storeFailed(req, res, gw, err, routeName);
+        return storeFailed(req, res, gw, err, routeName, set);
       }
       if (Array.isArray(result)) {
         if (result.length !== set.policies.length) {
@@ -364,6 +367,7 @@ export function createLimiter(
             gw,
             new Error('store returned no decision per policy'),
             routeName,
+            set,
           );
         }
         return finish(req, res, gw, set, result, routeName);
@@ -375,6 +379,7 @@ export function createLimiter(
           gw,
           new Error('store returned neither decisions nor a promise'),
           routeName,
+          set,
         );
       }
       return settle(req, res, gw, set, result, routeName);

@@ -70,7 +70,7 @@ export interface RateLimitOptions {
   onStoreError?: 'allow' | 'deny';
   /** A store slower than this counts as failed. Default `'100ms'`. */
   storeTimeout?: Duration;
-  /** Structured events (`ratelimit.refused`, `ratelimit.store_error`); for standalone use. */
+  /** Structured events (`ratelimit.*`, and `request.completed` for the requests it answers); for standalone use. */
   onEvent?: GatewayEventListener;
 }
 

@@ -1,7 +1,7 @@
 import { createEmitter } from '../events.js';
 import { stepMiddleware } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
-import type { GatewayMiddleware } from '../types.js';
+import type { GatewayEventListener, GatewayMiddleware } from '../types.js';
 import { createLimiter } from './limiter.js';
 import type { RateLimitOptions } from './options.js';
 
@@ -28,5 +28,8 @@ export function rateLimit(options: RateLimitOptions): GatewayMiddleware {
     emit: createEmitter(undefined),
     sendProblem,
   });
-  return stepMiddleware('rateLimitMiddleware', limiter.step, () => limiter.close());
+  // Validated by createLimiter: a function or absent.
+  const onEvent = (options as { onEvent?: GatewayEventListener }).onEvent;
+  const emit = createEmitter(onEvent);
+  return stepMiddleware('rateLimitMiddleware', limiter.step, () => limiter.close(), emit);
 }

@@ -45,7 +45,7 @@ export interface ForwardState {
   readonly res: ServerResponse;
   target: UpstreamTarget;
   attempts: number;
-  /** performance.now() at the start, when events are listened to (they alone report durations), else 0. */
+  /** performance.now() at the start when someone listened to proxy events (they alone report durations), else 0: then none is emitted. */
   readonly startedAt: number;
   /** A re-sent parsed body (a body parser ran before), or null to stream `req`. */
   readonly body: Buffer | null;

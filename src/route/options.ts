@@ -145,7 +145,7 @@ export interface RouteOptions {
   headers?: { request?: HeaderRules; response?: HeaderRules };
   /** Passed through to http-proxy-middleware (see {@link RouteProxyOptions}). */
   proxy?: RouteProxyOptions;
-  /** Event listener for a standalone `route()` (the gateway uses its own `onEvent`). */
+  /** Event listener for a standalone `route()`: `proxy.*` and `request.completed` (the gateway uses its own `onEvent`). */
   onEvent?: GatewayEventListener;
 }
 

@@ -15,6 +15,7 @@ import {
 } from 'http-proxy-middleware';
 import { isListening } from '../events.js';
 import type { InternalContext } from '../pipeline.js';
+import { requestTunnelled } from '../request-completed.js';
 import type { GatewayRequest } from '../types.js';
 import { type DirectUpstream, sendDirect, useDirectStream } from './direct-stream.js';
 import { type ExchangeOwner, type ForwardState, STATE, type WithState } from './forward-state.js';
@@ -68,7 +69,8 @@ export class RouteProxy implements ExchangeOwner {
   /** The target whose web options are the server's own (a route with one target), else null. */
   private readonly globalTarget: UpstreamTarget | null = null;
   private readonly agents: Array<HttpAgent | HttpsAgent> = [];
-  private readonly listening: boolean;
+  /** How events name the route: its `name`, else its path template. */
+  private readonly label: string;
   private readonly retries: number;
   readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
@@ -87,7 +89,7 @@ export class RouteProxy implements ExchangeOwner {
     private readonly ctx: InternalContext,
   ) {
     this.pool = new TargetPool(options.targets);
-    this.listening = isListening(ctx.emit);
+    this.label = options.name ?? options.path;
     this.retries = options.retries;
     this.timeoutMs = options.timeoutMs;
     this.connectTimeoutMs = options.connectTimeoutMs;
@@ -225,8 +227,11 @@ export class RouteProxy implements ExchangeOwner {
       res,
       target,
       attempts: 0,
-      // Only events report a duration.
-      startedAt: this.listening ? performance.now() : 0,
+      // Only events report a duration; asked per request, as a subscriber may come at any time.
+      startedAt:
+        isListening(this.ctx.emit, 'proxy.response') || isListening(this.ctx.emit, 'proxy.error')
+          ? performance.now()
+          : 0,
       body,
       replayable: body !== null || !hasStreamedBody(req),
       tunnel,
@@ -311,11 +316,12 @@ export class RouteProxy implements ExchangeOwner {
 
   private allDown(req: GatewayRequest, res: ServerResponse): void {
     const retryAfter = this.pool.retryAfterSeconds();
-    if (this.listening) {
+    if (isListening(this.ctx.emit, 'proxy.error')) {
       this.ctx.emit({
         type: 'proxy.error',
         requestId: req.gateway?.requestId ?? '',
-        route: this.options.name,
+        route: this.label,
+        attempt: 0,
         status: 503,
         code: 'service_unavailable',
         error: 'all targets down',
@@ -458,7 +464,7 @@ export class RouteProxy implements ExchangeOwner {
     clearTimers(state);
     const { req, res } = state;
     const status = failure.code === 'gateway_timeout' ? 504 : 502;
-    if (this.listening) {
+    if (state.startedAt !== 0) {
       this.emitExchange(state, 'proxy.error', res.headersSent ? res.statusCode : status, {
         code: res.headersSent ? 'response_aborted' : failure.code,
         error: failure.reason,
@@ -482,11 +488,11 @@ export class RouteProxy implements ExchangeOwner {
     clearTimers(state);
     const { res } = state;
     if (res.writableFinished) {
-      if (this.listening) this.emitExchange(state, 'proxy.response', res.statusCode);
+      if (state.startedAt !== 0) this.emitExchange(state, 'proxy.response', res.statusCode);
       return;
     }
     state.proxyReq?.destroy();
-    if (this.listening) {
+    if (state.startedAt !== 0) {
       this.emitExchange(state, 'proxy.error', res.headersSent ? res.statusCode : 499, {
         code: 'client_aborted',
         error: 'the client closed the connection before the response was complete',
@@ -501,8 +507,9 @@ export class RouteProxy implements ExchangeOwner {
     const socket = res.socket;
     // The upstream's 101 and the frames are written by http-proxy straight on the socket.
     if (socket) res.detachSocket(socket);
-    if (this.listening) this.emitExchange(state, 'proxy.response', 101);
+    if (state.startedAt !== 0) this.emitExchange(state, 'proxy.response', 101);
     state.done = true;
+    requestTunnelled(res);
   }
 
   /** The one place a forwarded exchange's `proxy.response` / `proxy.error` event is built. */
@@ -514,8 +521,9 @@ export class RouteProxy implements ExchangeOwner {
   ): void {
     const common = {
       requestId: state.req.gateway?.requestId ?? '',
-      route: this.options.name,
+      route: this.label,
       target: state.target.display,
+      attempt: state.attempts,
       status,
       durationMs: elapsed(state),
     };

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { createEmitter, isListening } from '../events.js';
 import type { InternalContext } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
+import { takeRequest } from '../request-completed.js';
 import { gatewayContext } from '../request-id.js';
 import type { GatewayMiddleware, GatewayRequest, NextFunction } from '../types.js';
 import { admitRequest } from './admit-request.js';
@@ -39,6 +40,8 @@ export interface RouteMatch {
  */
 export interface CompiledRoute {
   readonly name: string | undefined;
+  /** How events and metrics name the route: its `name`, else its path template. */
+  readonly label: string;
   /** Upper-case; `null` = every method. */
   readonly methods: readonly string[] | null;
   readonly websocket: boolean;
@@ -91,6 +94,7 @@ export function compileRoute(
 
 class Route implements CompiledRoute {
   readonly name: string | undefined;
+  readonly label: string;
   readonly methods: readonly string[] | null;
   readonly websocket: boolean;
   private readonly methodSet: ReadonlySet<string> | null;
@@ -105,6 +109,7 @@ class Route implements CompiledRoute {
     const at = (key: string): string => (field ? `${field}.${key}` : key);
     this.ctx = ctx;
     this.name = options.name;
+    this.label = options.name ?? options.path;
     this.methods = options.methods;
     this.methodSet = options.methods === null ? null : new Set(options.methods);
     this.websocket = options.websocket;
@@ -182,11 +187,13 @@ class Route implements CompiledRoute {
     requestId: string,
     err: unknown,
   ): void {
-    if (isListening(this.ctx.emit)) {
+    if (isListening(this.ctx.emit, 'proxy.error')) {
       this.ctx.emit({
         type: 'proxy.error',
         requestId,
-        route: this.name,
+        route: this.label,
+        // No upstream attempt was made.
+        attempt: 0,
         status: 500,
         code: 'internal_error',
         error:
@@ -225,17 +232,22 @@ export function route(options: RouteOptions): GatewayMiddleware {
   const resolved = resolveRouteOptions(options, '', true);
   const ctx: InternalContext = { emit: createEmitter(resolved.onEvent), sendProblem };
   const compiled = new Route(resolved, '', ctx);
+  const label = compiled.label;
   const middleware = (req: GatewayRequest, res: ServerResponse, next: NextFunction): void => {
     try {
+      // `request.completed`, only when someone listens (null: nothing was spent).
+      const record = takeRequest(res, ctx.emit, true);
       const originalUrl = req.url;
       const path = admitRequest(req, res, ctx);
       if (path === null) return;
       const match = compiled.match(path, req);
       if (match === null || !compiled.allowsMethod(req.method ?? 'GET')) {
         req.url = originalUrl;
+        if (record !== null) record.unmatched = true;
         next();
         return;
       }
+      if (record !== null) record.route = label;
       compiled.forward(req, res, next, match);
     } catch (err) {
       next(err);

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { sendProblem } from '../../src/problem.js';
 import { createLimiter } from '../../src/rate-limit/limiter.js';
 import type { RateLimitOptions } from '../../src/rate-limit/options.js';
@@ -104,11 +104,22 @@ describe.each(EXPRESS_MAJORS)('rateLimit() on Express %i', (major) => {
     expect(h.reached[4]?.rateLimit).toEqual([
       expect.objectContaining({ policy: '5-in-1m', allowed: true, limit: 5, remaining: 0 }),
     ]);
+    // The five it let through are not its to report (SPEC §10): only the request it answered,
+    // once its response is over (after the client has read it).
+    await vi.waitFor(() => expect(h.events).toHaveLength(2));
     expect(h.events).toEqual([
       expect.objectContaining({
         type: 'ratelimit.refused',
         policies: ['5-in-1m'],
         requestId: body.requestId,
+      }),
+      expect.objectContaining({
+        type: 'request.completed',
+        requestId: body.requestId,
+        route: null,
+        status: 429,
+        outcome: 'refused',
+        code: 'rate_limited',
       }),
     ]);
   });

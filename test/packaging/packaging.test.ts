@@ -39,6 +39,10 @@ beforeAll(async () => {
       'dist/index.cjs',
       'dist/index.d.ts',
       'dist/index.d.cts',
+      'dist/metrics.js',
+      'dist/metrics.cjs',
+      'dist/metrics.d.ts',
+      'dist/metrics.d.cts',
       'package.json',
       'README.md',
     ]),
@@ -95,8 +99,56 @@ const ESM = consumerBody(
 const CJS = consumerBody(
   "const http = require('node:http');\nconst express = require('express');\nconst { createGateway, hashApiKey, GatewayConfigError } = require('portcullis');",
 );
+/**
+ * portcullis/metrics from a consumer: loading portcullis alone leaves prom-client unloaded; the
+ * metrics entry counts a request of a gateway; its config errors are the core's
+ * GatewayConfigError.
+ */
+const metricsBody = (loadCore: string, loadMetrics: string) => `${loadCore}
+const promLoaded = () => Object.keys(require.cache).some((k) => k.includes('prom-client'));
+const fail = (msg) => { console.error(msg); process.exit(1); };
+if (promLoaded()) fail('loading portcullis loaded prom-client');
+${loadMetrics}
+if (!promLoaded()) fail('portcullis/metrics did not load prom-client');
+let sameError = false;
+try { prometheusMetrics({ prefix: '1bad' }); } catch (err) { sameError = err instanceof GatewayConfigError && err.field === 'prefix'; }
+if (!sameError) fail('a metrics config error is not a GatewayConfigError of portcullis');
+const metrics = prometheusMetrics({ registry: new Registry() });
+const upstream = http.createServer((req, res) => res.end('ok'));
+upstream.listen(0, '127.0.0.1', () => {
+  const gateway = createGateway({ routes: [{ name: 'svc', path: '/svc', target: 'http://127.0.0.1:' + upstream.address().port }] });
+  const app = express();
+  app.use(gateway);
+  app.get('/metrics', metrics.handler);
+  const server = app.listen(0, '127.0.0.1', async () => {
+    const base = 'http://127.0.0.1:' + server.address().port;
+    if ((await fetch(base + '/svc')).status !== 200) fail('the gateway did not proxy');
+    await new Promise((r) => setTimeout(r, 50));
+    const scraped = await fetch(base + '/metrics');
+    const text = await scraped.text();
+    if (!text.includes('portcullis_requests_total{route="svc",method="GET",status="200"} 1')) fail('not counted: ' + text);
+    await metrics.close();
+    await gateway.close();
+    server.close(); server.closeAllConnections();
+    upstream.close(); upstream.closeAllConnections();
+    console.log('metrics ok');
+  });
+});
+`;
+
+const METRICS_ESM = metricsBody(
+  "import http from 'node:http';\nimport { createRequire } from 'node:module';\nimport express from 'express';\nimport { createGateway, GatewayConfigError } from 'portcullis';\nconst require = createRequire(import.meta.url);",
+  "const { prometheusMetrics } = await import('portcullis/metrics');\nconst { Registry } = await import('prom-client');",
+);
+const METRICS_CJS = metricsBody(
+  "const http = require('node:http');\nconst express = require('express');\nconst { createGateway, GatewayConfigError } = require('portcullis');",
+  "const { prometheusMetrics } = require('portcullis/metrics');\nconst { Registry } = require('prom-client');",
+);
+
 const TS = `import express from 'express';
 import { createGateway, rateLimit, authenticate, route, MemoryStore, GatewayConfigError, type GatewayConfig, type Principal, type RateLimitDecision } from 'portcullis';
+import { prometheusMetrics, type PrometheusMetrics } from 'portcullis/metrics';
+import { Registry } from 'prom-client';
 
 const config: GatewayConfig = {
   auth: { apiKey: { keys: [{ id: 'alice', key: 'k' }] } },
@@ -113,6 +165,11 @@ app.get('/me', (req, res) => {
 });
 const err: GatewayConfigError = new GatewayConfigError('x', 'y');
 void err.code;
+const metrics: PrometheusMetrics = prometheusMetrics({ registry: new Registry(), prefix: 'edge_', buckets: [0.1, 1] });
+app.get('/metrics', metrics.handler);
+const registry: Registry = metrics.registry;
+void registry;
+void metrics.close();
 `;
 
 async function consumer(expressMajor: 4 | 5): Promise<string> {
@@ -132,6 +189,7 @@ async function consumer(expressMajor: 4 | 5): Promise<string> {
       '--prefer-offline',
       tarball,
       `express@^${expressMajor}`,
+      'prom-client@^15',
       `@types/express@${typesMajor}`,
       '@types/node@^20',
     ],
@@ -139,6 +197,8 @@ async function consumer(expressMajor: 4 | 5): Promise<string> {
   );
   await writeFile(join(dir, 'esm.mjs'), ESM);
   await writeFile(join(dir, 'cjs.cjs'), CJS);
+  await writeFile(join(dir, 'metrics.mjs'), METRICS_ESM);
+  await writeFile(join(dir, 'metrics.cjs'), METRICS_CJS);
   await writeFile(join(dir, 'consumer.ts'), TS);
   await writeFile(
     join(dir, 'tsconfig.json'),
@@ -172,6 +232,13 @@ describe.each([4, 5] as const)('the packed tarball with Express %i', (major) => 
   it('works from a CommonJS consumer', async () => {
     const { stdout } = await run(process.execPath, ['cjs.cjs'], { cwd: dir });
     expect(stdout).toContain('consumer ok');
+  }, 60_000);
+
+  it('portcullis/metrics from ES module and CommonJS consumers; portcullis alone never loads prom-client', async () => {
+    for (const file of ['metrics.mjs', 'metrics.cjs']) {
+      const { stdout } = await run(process.execPath, [file], { cwd: dir });
+      expect(stdout, file).toContain('metrics ok');
+    }
   }, 60_000);
 
   it('typechecks a TypeScript consumer against the shipped declarations', async () => {

@@ -1,0 +1,329 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { GatewayConfigError } from '../errors.js';
+import { channelName } from '../events.js';
+import { expectObject, rejectUnknownKeys } from '../options.js';
+import type { GatewayEventOf, GatewayEventType } from '../types.js';
+import { methodLabel, routeLabel, targetLabel } from './labels.js';
+
+/**
+ * The default histogram buckets, in seconds: those OpenTelemetry's HTTP semantic conventions
+ * advise for `http.server.request.duration` and `http.client.request.duration`.
+ *
+ * @example
+ * prometheusMetrics({ buckets: [...DEFAULT_BUCKETS, 30, 60] });
+ */
+export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
+  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+]);
+
+/**
+ * Options of {@link prometheusMetrics}.
+ *
+ * @example
+ * const options: PrometheusMetricsOptions = { registry: new Registry(), prefix: 'edge_' };
+ */
+export interface PrometheusMetricsOptions {
+  /**
+   * The prom-client `Registry` the metrics are registered in. Default: a new `Registry` of
+   * their own (never prom-client's global `register` unless you pass it).
+   */
+  registry?: Registry;
+  /** Prepended to every metric name. Default `'portcullis_'`. */
+  prefix?: string;
+  /** Histogram buckets in seconds, ascending. Default {@link DEFAULT_BUCKETS} (5 ms … 10 s). */
+  buckets?: readonly number[];
+}
+
+/**
+ * What {@link prometheusMetrics} returns.
+ *
+ * @example
+ * app.get('/metrics', metrics.handler);
+ * await metrics.close();
+ */
+export interface PrometheusMetrics {
+  /** The registry the metrics are in (the one passed, or the one created). */
+  readonly registry: Registry;
+  /**
+   * Serves the registry in the text exposition format with the registry's `Content-Type`:
+   * an Express handler, also a plain `node:http` request listener. A failing collection goes
+   * to `next(err)` under Express, else answers 500.
+   */
+  handler(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
+  /**
+   * Unsubscribes from the gateways' channels: the metrics stop counting and keep their last
+   * values in the registry (remove them with `registry.clear()` if you reuse it).
+   */
+  close(): Promise<void>;
+}
+
+const PROMETHEUS_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+/** The metrics, by the name they get after the prefix. */
+const NAMES = {
+  requests: 'requests_total',
+  requestDuration: 'request_duration_seconds',
+  upstreamDuration: 'upstream_duration_seconds',
+  authFailures: 'auth_failures_total',
+  refusals: 'ratelimit_refusals_total',
+  storeErrors: 'store_errors_total',
+  targetUp: 'target_up',
+  configUpdates: 'config_updates_total',
+  configInfo: 'config_info',
+} as const;
+
+/**
+ * Prometheus metrics for every portcullis gateway and middleware in the process, from their
+ * `node:diagnostics_channel` events (SPEC §10). Validates its options now (a mistake throws
+ * `GatewayConfigError`) and registers, with the default prefix:
+ *
+ * - `portcullis_requests_total{route,method,status}` and
+ *   `portcullis_request_duration_seconds{route,method}` (histogram), from `request.completed`;
+ * - `portcullis_upstream_duration_seconds{route,target}` (histogram), one observation per
+ *   upstream attempt, from `proxy.response` / `proxy.error`;
+ * - `portcullis_auth_failures_total{reason}`, `portcullis_ratelimit_refusals_total{route,policy}`,
+ *   `portcullis_store_errors_total{policy}`;
+ * - `portcullis_target_up{route,target}` (gauge 1/0, from `target.health`, 1 once a target answered);
+ * - `portcullis_config_updates_total{result}` (`updated` / `rejected`) and
+ *   `portcullis_config_info{hash}` (gauge 1, the configuration applied last).
+ *
+ * Label values are bounded by the configuration: routes by name or path template (`unmatched`
+ * for none), methods outside the standard set as `_OTHER`, targets as configured URLs without
+ * credentials; never a raw path, a client address, a consumer id or a key.
+ *
+ * `prom-client` (^15) is an optional peer dependency, loaded only by this entry point.
+ *
+ * @example
+ * import { Registry } from 'prom-client';
+ * import { prometheusMetrics } from 'portcullis/metrics';
+ *
+ * const metrics = prometheusMetrics({ registry: new Registry() });
+ * app.get('/metrics', metrics.handler);
+ * app.use('/api', createGateway(config));
+ */
+export function prometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
+  const raw = expectObject(options, 'options');
+  rejectUnknownKeys(raw, ['registry', 'prefix', 'buckets'], '');
+  const registry = raw.registry === undefined ? new Registry() : expectRegistry(raw.registry);
+  const prefix = raw.prefix === undefined ? 'portcullis_' : expectPrefix(raw.prefix);
+  const buckets = raw.buckets === undefined ? [...DEFAULT_BUCKETS] : expectBuckets(raw.buckets);
+  for (const name of Object.values(NAMES)) {
+    if (registry.getSingleMetric(prefix + name) !== undefined) {
+      throw new GatewayConfigError(
+        'registry',
+        `already has a metric named '${prefix + name}' (another prometheusMetrics() on it?): ` +
+          'close and clear it, or pass another registry or prefix',
+      );
+    }
+  }
+
+  const registers = [registry];
+  const requests = new Counter({
+    name: prefix + NAMES.requests,
+    help: 'Requests the gateway handled, by route, method and the status the client received.',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers,
+  });
+  const requestDuration = new Histogram({
+    name: prefix + NAMES.requestDuration,
+    help: 'Time from a request entering the gateway to the end of its response, in seconds.',
+    labelNames: ['route', 'method'] as const,
+    buckets,
+    registers,
+  });
+  const upstreamDuration = new Histogram({
+    name: prefix + NAMES.upstreamDuration,
+    help: 'Time of each upstream attempt (retries included), in seconds.',
+    labelNames: ['route', 'target'] as const,
+    buckets,
+    registers,
+  });
+  const authFailures = new Counter({
+    name: prefix + NAMES.authFailures,
+    help: 'Requests refused by authentication (401, 403) or failed by a verifier (500), by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const refusals = new Counter({
+    name: prefix + NAMES.refusals,
+    help: 'Requests refused with 429, by route and by each policy that refused them.',
+    labelNames: ['route', 'policy'] as const,
+    registers,
+  });
+  const storeErrors = new Counter({
+    name: prefix + NAMES.storeErrors,
+    help: 'Rate-limit store calls that failed or timed out, by policy.',
+    labelNames: ['policy'] as const,
+    registers,
+  });
+  const targetUp = new Gauge({
+    name: prefix + NAMES.targetUp,
+    help: 'Whether the target takes traffic (1) or is marked down (0).',
+    labelNames: ['route', 'target'] as const,
+    registers,
+  });
+  const configUpdates = new Counter({
+    name: prefix + NAMES.configUpdates,
+    help: 'Configuration updates applied (updated) or refused (rejected).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const configInfo = new Gauge({
+    name: prefix + NAMES.configInfo,
+    help: 'The hash of the configuration applied last (value 1).',
+    labelNames: ['hash'] as const,
+    registers,
+  });
+
+  /** route → target → whether target.health or an answer set the gauge already. */
+  const targetsSeen = new Map<string, Set<string>>();
+  function firstAnswer(route: string, target: string): void {
+    let targets = targetsSeen.get(route);
+    if (targets === undefined) {
+      targets = new Set();
+      targetsSeen.set(route, targets);
+    }
+    if (targets.has(target)) return;
+    targets.add(target);
+    targetUp.set({ route, target }, 1);
+  }
+
+  const handlers: { [T in GatewayEventType]?: (event: GatewayEventOf<T>) => void } = {
+    'request.completed'(event) {
+      const route = routeLabel(event.route);
+      const method = methodLabel(event.method);
+      requests.inc({ route, method, status: String(event.status) });
+      requestDuration.observe({ route, method }, event.durationMs / 1000);
+    },
+    'proxy.response'(event) {
+      const route = routeLabel(event.route);
+      const target = targetLabel(event.target);
+      upstreamDuration.observe({ route, target }, event.durationMs / 1000);
+      firstAnswer(route, target);
+    },
+    'proxy.error'(event) {
+      // No attempt was made when every target was down.
+      if (event.target === undefined) return;
+      upstreamDuration.observe(
+        { route: routeLabel(event.route), target: targetLabel(event.target) },
+        event.durationMs / 1000,
+      );
+    },
+    'auth.failed'(event) {
+      authFailures.inc({ reason: event.reason });
+    },
+    'ratelimit.refused'(event) {
+      const route = routeLabel(event.route);
+      for (const policy of event.policies) refusals.inc({ route, policy });
+    },
+    'ratelimit.store_error'(event) {
+      for (const policy of event.policies) storeErrors.inc({ policy });
+    },
+    'target.health'(event) {
+      const route = routeLabel(event.route);
+      const target = targetLabel(event.target);
+      firstAnswer(route, target);
+      targetUp.set({ route, target }, event.healthy ? 1 : 0);
+    },
+    'config.updated'(event) {
+      configUpdates.inc({ result: 'updated' });
+      configInfo.reset();
+      configInfo.set({ hash: event.hash }, 1);
+    },
+    'config.rejected'() {
+      configUpdates.inc({ result: 'rejected' });
+    },
+  };
+
+  // Only the channels these metrics read: subscribing to others would make every gateway build
+  // events nobody uses.
+  const subscriptions: Array<[string, (message: unknown) => void]> = [];
+  for (const type of Object.keys(handlers) as GatewayEventType[]) {
+    const handle = handlers[type] as (event: unknown) => void;
+    const onMessage = (message: unknown): void => {
+      try {
+        handle(message);
+      } catch {
+        // A subscriber that throws is reported by Node as an uncaught exception, which would
+        // take the host down for a metric: an event that cannot be counted is dropped instead.
+      }
+    };
+    const name = channelName(type);
+    subscribe(name, onMessage);
+    subscriptions.push([name, onMessage]);
+  }
+
+  let closed = false;
+  return {
+    registry,
+    handler: function metricsHandler(_req, res, next) {
+      registry.metrics().then(
+        (text) => {
+          res.statusCode = 200;
+          res.setHeader('Content-Type', registry.contentType);
+          res.end(text);
+        },
+        (err: unknown) => {
+          if (next) next(err);
+          else if (!res.headersSent) {
+            res.statusCode = 500;
+            res.end();
+          }
+        },
+      );
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const [name, onMessage] of subscriptions) unsubscribe(name, onMessage);
+    },
+  };
+}
+
+/** A prom-client `Registry` (checked by shape, so a registry from another copy of prom-client works). */
+function expectRegistry(value: unknown): Registry {
+  const candidate = value as Partial<Registry> | null;
+  if (
+    candidate === null ||
+    typeof candidate !== 'object' ||
+    typeof candidate.registerMetric !== 'function' ||
+    typeof candidate.getSingleMetric !== 'function' ||
+    typeof candidate.metrics !== 'function'
+  ) {
+    throw new GatewayConfigError('registry', 'must be a prom-client Registry (new Registry())');
+  }
+  return value as Registry;
+}
+
+function expectPrefix(value: unknown): string {
+  if (typeof value !== 'string' || (value !== '' && !PROMETHEUS_NAME.test(value))) {
+    throw new GatewayConfigError(
+      'prefix',
+      "must be '' or start a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), e.g. 'edge_'",
+    );
+  }
+  return value;
+}
+
+function expectBuckets(value: unknown): number[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new GatewayConfigError(
+      'buckets',
+      'must be a non-empty array of seconds, e.g. [0.1, 1, 10]',
+    );
+  }
+  const buckets: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const bucket = value[i] as unknown;
+    if (typeof bucket !== 'number' || !Number.isFinite(bucket) || bucket <= 0) {
+      throw new GatewayConfigError(`buckets[${i}]`, 'must be a positive number of seconds');
+    }
+    if (i > 0 && bucket <= (buckets[i - 1] as number)) {
+      throw new GatewayConfigError(`buckets[${i}]`, 'must be greater than the bucket before it');
+    }
+    buckets.push(bucket);
+  }
+  return buckets;
+}
