@@ -104,6 +104,7 @@ describe.each(EXPRESS_MAJORS)('rewrite output on Express %i', (major) => {
         type: 'proxy.error',
         requestId: body.requestId,
         route: routeName,
+        attempt: 0,
         status: 500,
         code: 'internal_error',
         error: reason,
