@@ -9,6 +9,7 @@ export const PROBLEM_STATUS = {
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   request_header_fields_too_large: 431,
   rate_limited: 429,
   internal_error: 500,

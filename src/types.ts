@@ -122,10 +122,14 @@ export type GatewayEvent =
       type: 'proxy.error';
       requestId: string;
       route?: string;
+      /** The target of the failed attempt; absent when no target could be tried (all down). */
       target?: string;
+      /** Which upstream attempt failed, from 1 (retries count on); absent when none was made. */
+      attempt?: number;
       status: number;
       code: string;
       error: string;
+      /** How long the attempt took (0 when none was made). */
       durationMs: number;
     }
   | {
@@ -133,8 +137,22 @@ export type GatewayEvent =
       requestId: string;
       route?: string;
       target: string;
+      /** Which upstream attempt answered, from 1. */
+      attempt: number;
       status: number;
+      /** How long the attempt took, until the response to the client was complete. */
       durationMs: number;
+    }
+  | {
+      type: 'target.health';
+      /** The route's name, else its path pattern. */
+      route: string;
+      /** The configured URL without credentials. */
+      target: string;
+      /** `false`: marked down and skipped; `true`: takes traffic again. */
+      healthy: boolean;
+      /** `'connect_failed'`, `'timeout'`, or `'cooldown_elapsed'` when it comes back. */
+      reason: string;
     }
   | { type: 'config.warning'; field: string; message: string };
 

@@ -4,8 +4,10 @@ import { createEmitter } from '../../src/events.js';
 import { sendProblem } from '../../src/problem.js';
 import { resolveRouteOptions } from '../../src/route/options.js';
 import { compileRoute, route } from '../../src/route/route.js';
+import { Upstreams } from '../../src/route/upstreams.js';
 
-const ctx = { emit: createEmitter(undefined), sendProblem };
+const emit = createEmitter(undefined);
+const ctx = { emit, sendProblem, upstreams: new Upstreams(emit) };
 
 function errorOf(fn: () => unknown): GatewayConfigError {
   try {

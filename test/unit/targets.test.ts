@@ -38,9 +38,9 @@ describe('TargetPool', () => {
 
   it('skips a target marked down until its cooldown is over, then tries it again', () => {
     let now = 1_000;
-    const pool = new TargetPool(targets(1, 1), 10_000, () => now);
+    const pool = new TargetPool(targets(1, 1), { cooldownMs: 10_000, now: () => now });
     const [a, b] = pool.targets as [UpstreamTarget, UpstreamTarget];
-    pool.markDown(a);
+    pool.markDown(a, 'connect_failed');
     expect(counts(pool, 10)).toEqual([0, 10]);
     expect(pool.retryAfterSeconds()).toBe(10);
     now += 9_999;
@@ -51,11 +51,11 @@ describe('TargetPool', () => {
 
   it('returns null when every target is down, with the time until the first comes back', () => {
     let now = 0;
-    const pool = new TargetPool(targets(1, 2), 10_000, () => now);
+    const pool = new TargetPool(targets(1, 2), { cooldownMs: 10_000, now: () => now });
     const [a, b] = pool.targets as [UpstreamTarget, UpstreamTarget];
-    pool.markDown(a);
+    pool.markDown(a, 'connect_failed');
     now = 4_000;
-    pool.markDown(b);
+    pool.markDown(b, 'timeout');
     expect(pool.pick()).toBeNull();
     expect(pool.retryAfterSeconds()).toBe(6);
     now = 10_000;
@@ -65,7 +65,7 @@ describe('TargetPool', () => {
   it('never marks the only target down (its failures are answered as they happen)', () => {
     const pool = new TargetPool(targets(1));
     const only = pool.targets[0] as UpstreamTarget;
-    pool.markDown(only);
+    pool.markDown(only, 'connect_failed');
     expect(pool.pick()).toBe(only);
   });
 
