@@ -268,7 +268,11 @@ const PROXY_EVENTS = [
   'econnreset',
 ] as const;
 
-/** Headers that may not be set by `headers.*.set`: connection management and framing belong to Node. */
+/**
+ * Headers that may not be set by `headers.*.set`: connection management and framing belong to
+ * Node; `Expect` too (Node already answered the client's `100-continue`, and a request sent
+ * upstream with it would wait for one; httpxy also skips its `proxyReq` event for it).
+ */
 const UNSETTABLE = new Set([
   'connection',
   'keep-alive',
@@ -278,6 +282,7 @@ const UNSETTABLE = new Set([
   'transfer-encoding',
   'upgrade',
   'content-length',
+  'expect',
 ]);
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

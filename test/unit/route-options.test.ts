@@ -155,6 +155,11 @@ describe('route options', () => {
       'ERR_CONFIG_INVALID_OPTION',
     ],
     [
+      { path: '/x', target: 'http://a', headers: { request: { set: { Expect: '100-continue' } } } },
+      'routes[1].headers.request.set.Expect',
+      'ERR_CONFIG_INVALID_OPTION',
+    ],
+    [
       { path: '/x', target: 'http://a', proxy: { pathRewrite: {} } },
       'routes[1].proxy.pathRewrite',
       'ERR_CONFIG_INVALID_OPTION',
