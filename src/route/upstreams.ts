@@ -69,8 +69,8 @@ export class Upstreams {
       this.agents.push(agent);
       return agent;
     };
-    for (const target of pool.targets) {
-      if (userAgent !== undefined) break;
+    // Without an agent of the user's, one keep-alive agent per protocol the targets use.
+    for (const target of userAgent === undefined ? pool.targets : []) {
       if (target.https)
         https ??= own(new HttpsAgent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS }));
       else http ??= own(new HttpAgent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS }));
