@@ -28,10 +28,11 @@ if (!isScenarioName(scenarioArg) || upstreamPortArg === undefined || prefixArg =
 const target = `http://127.0.0.1:${upstreamPortArg}`;
 
 /**
- * The peers get a keep-alive agent, as a user who tuned them would: http-proxy-middleware's
- * default (no agent) sends `Connection: close` upstream, which also closes every client
- * connection, so without it the peers would be measured on TCP set-up rather than on the work
- * around the proxy. BENCH_PEER_AGENT=default measures them as they come out of the box.
+ * The peers get a keep-alive agent of their own, as a user who tuned them would, so that both
+ * sides run with the same agent settings (portcullis keeps a keep-alive agent per route).
+ * http-proxy-middleware 4 (httpxy) keeps connections alive out of the box too, through agents
+ * it shares process-wide (at most 256 sockets each); BENCH_PEER_AGENT=default measures the peers
+ * that way.
  */
 const peerAgent =
   process.env.BENCH_PEER_AGENT === 'default' ? undefined : new Agent({ keepAlive: true });

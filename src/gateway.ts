@@ -22,6 +22,7 @@ import { takeRequest } from './request-completed.js';
 import { admitRequest } from './route/admit-request.js';
 import type { RouteOptions } from './route/options.js';
 import { type CompiledRoute, compileRoute, type RouteMatch } from './route/route.js';
+import { Upstreams } from './route/upstreams.js';
 import { MemoryStore } from './stores/memory-store.js';
 import { assertRateLimitStore, type RateLimitStore } from './stores/types.js';
 import type {
@@ -105,6 +106,9 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
     sendProblem: createProblemSender(config.errorResponse),
   };
   const closers: Array<() => Promise<void>> = [];
+  // The gateway's forwarding resources: one send queue for its routes, their targets and agents.
+  const upstreams = new Upstreams(ctx.emit);
+  closers.push(() => upstreams.close());
   try {
     const authenticator =
       config.auth === undefined ? null : createAuthenticator(config.auth, 'auth', ctx);
@@ -140,6 +144,7 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
       const { auth, rateLimit, ...routeOptions } = routeConfig;
       const compiled = compileRoute(routeOptions, field, {
         ...ctx,
+        upstreams,
         consumerHeaders: authenticator?.consumerHeaders,
       });
       closers.push(() => compiled.close());

@@ -10,6 +10,7 @@ export const PROBLEM_STATUS = {
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   payload_too_large: 413,
   request_header_fields_too_large: 431,
   rate_limited: 429,

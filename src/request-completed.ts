@@ -97,20 +97,22 @@ export function recordProblem(res: ServerResponse, code: string): void {
 }
 
 /**
- * A WebSocket tunnel took the client's socket (after the upstream's `101`): the response object
- * will never emit 'close', and the HTTP exchange is over, so the request is reported now
- * (`status: 101`, `outcome: 'proxied'`, the duration up to the handshake).
+ * A WebSocket handshake was answered on the client's socket by the upstream (its `101`, or the
+ * answer with which it refused the upgrade, which http-proxy-middleware writes on the socket
+ * itself): the response object will never emit 'close', and the HTTP exchange is over, so the
+ * request is reported now (`status`, default 101, `outcome: 'proxied'`, the duration up to the
+ * handshake).
  *
  * @example
  * res.detachSocket(socket);
  * requestTunnelled(res);
  */
-export function requestTunnelled(res: ServerResponse): void {
+export function requestTunnelled(res: ServerResponse, status = 101): void {
   const record = (res as WithRecord)[RECORD];
   if (record === undefined || record.done) return;
   record.done = true;
   res.off('close', onResponseClose);
-  report(record, res, 101, 'proxied');
+  report(record, res, status, 'proxied');
 }
 
 function onResponseClose(this: ServerResponse): void {

@@ -151,6 +151,7 @@ export type GatewayEvent =
       status: number;
       code: string;
       error: string;
+      /** How long the attempt took (0 when none was made). */
       durationMs: number;
     }
   | {
@@ -161,6 +162,7 @@ export type GatewayEvent =
       /** 1 for the first attempt, 2 for the first retry, … */
       attempt: number;
       status: number;
+      /** How long the attempt took, until the response to the client was complete. */
       durationMs: number;
     }
   | {
@@ -183,8 +185,9 @@ export type GatewayEvent =
       route: string;
       /** The target's URL without credentials. */
       target: string;
+      /** `false`: marked down and skipped; `true`: takes traffic again. */
       healthy: boolean;
-      /** Why it changed, e.g. `'connect_failed'`, `'consecutive_5xx'`, `'health_check'`, `'recovered'`. */
+      /** Why: `'connect_failed'` or `'timeout'` when marked down, `'cooldown_elapsed'` when it comes back. */
       reason: string;
     }
   | {

@@ -30,7 +30,7 @@ export const SCENARIO_INFO: Record<ScenarioName, ScenarioInfo> = {
     usesRedis: false,
   },
   'hpm-bare': {
-    description: 'express 5 + http-proxy-middleware 3, nothing else',
+    description: 'express 5 + http-proxy-middleware 4, nothing else',
     checksKey: false,
     upstreamPath: '/api/svc/hello',
     usesRedis: false,

@@ -12,7 +12,8 @@ import type { UpstreamFailure } from './upstream-errors.js';
 export const STATE = Symbol('portcullis.forward');
 
 /**
- * What an exchange's listeners call back into: the route's proxy.
+ * What an exchange's listeners call back into: the route's proxy. Both ways of
+ * sending (portcullis' own forwarder and http-proxy-middleware) report here.
  *
  * @example
  * const owner: ExchangeOwner = routeProxy;
@@ -20,10 +21,13 @@ export const STATE = Symbol('portcullis.forward');
 export interface ExchangeOwner {
   /** The route's `timeout`, in ms: the upstream's whole response, and the longest silence. */
   readonly timeoutMs: number;
+  /** Sends the request of `state` now (called by the send queue at the end of the loop turn). */
+  transmit(state: ForwardState): void;
   /** The client response is over (finished or closed early). */
   finish(state: ForwardState): void;
-  /** The exchange failed: a problem response, or the client response cut. */
+  /** The exchange failed: a problem response, or the client response cut; the upstream request is aborted. */
   fail(state: ForwardState, failure: UpstreamFailure): void;
+  /** The upstream accepted the upgrade: the socket is the tunnel's from now on. */
   tunnelOpened(state: ForwardState): void;
   /** The upstream request has its socket: arm the timers. */
   upstreamSocket(proxyReq: ClientRequest, state: ForwardState): void;
@@ -31,10 +35,16 @@ export interface ExchangeOwner {
   upstreamError(err: Error, state: ForwardState): void;
   /** Writes the upstream's status and headers, filtered, to the client response. */
   relayHead(proxyRes: IncomingMessage, res: ServerResponse): void;
+  /** The client's request body is being streamed upstream: watch it for stalls. */
+  bodyStreaming(state: ForwardState): void;
+  /** http-proxy-middleware writes `proxyRes.headers` to the client itself: give it the filtered set. */
+  filterResponse(proxyRes: IncomingMessage, res: ServerResponse): void;
+  /** The upstream answered a WebSocket handshake without upgrading (http-proxy-middleware relays it). */
+  tunnelRefused(state: ForwardState, status: number): void;
 }
 
 /**
- * Per-request state, one object per forwarded request.
+ * Per-request state, one object per forwarded request (retries reuse it).
  *
  * @example
  * const state = (req as WithState<IncomingMessage>)[STATE];
@@ -43,23 +53,32 @@ export interface ForwardState {
   readonly proxy: ExchangeOwner;
   readonly req: GatewayRequest;
   readonly res: ServerResponse;
+  /** The target of the current attempt. */
   target: UpstreamTarget;
-  attempts: number;
-  /** performance.now() at the start when someone listened to proxy events (they alone report durations), else 0: then none is emitted. */
-  readonly startedAt: number;
+  /** The current attempt, 1-based (0 before the first). */
+  attempt: number;
+  /** performance.now() when the current attempt started, when events are listened to, else 0. */
+  attemptStartedAt: number;
   /** A re-sent parsed body (a body parser ran before), or null to stream `req`. */
   readonly body: Buffer | null;
   /** The request has no body to stream, or it is held in `body`: it can be sent again. */
   readonly replayable: boolean;
+  /** The client sent neither `Content-Length` nor `Transfer-Encoding`: no body, and none is announced upstream. */
+  readonly unframed: boolean;
+  /** A WebSocket handshake to tunnel (from handleUpgrades), not a plain request. */
   readonly tunnel: boolean;
+  /** The bytes that followed the client's handshake (tunnels only), sent upstream once the tunnel opens. */
+  readonly head: Buffer | null;
   proxyReq: ClientRequest | null;
-  /** The upstream response the direct stream pass is relaying. */
+  /** The upstream response portcullis' forwarder is relaying. */
   proxyRes: IncomingMessage | null;
   /** A 'drain' listener is on the client response. */
   waitsForDrain: boolean;
   connectTimer: NodeJS.Timeout | null;
   /** Runs from the moment the request was sent until the upstream's response is complete. */
   responseTimer: NodeJS.Timeout | null;
+  /** Runs while the client's body streams upstream; refreshed by every chunk (SPEC §8: 408). */
+  bodyTimer: NodeJS.Timeout | null;
   staleRetried: boolean;
   upgraded: boolean;
   /** The outcome was reported (answered or cut, event emitted). */

@@ -63,7 +63,7 @@ export function connectionNamed(value: string | undefined): Set<string> | null {
  * A copy of `headers` without the names in `skip` (lower-case) or in `alsoSkip`.
  * Header objects are rebuilt like this rather than `delete`d from: one `delete`
  * turns an object into a slow dictionary for every later read, write and copy
- * (http-proxy copies the request headers, Node writes each one).
+ * (http-proxy-middleware copies the request headers, Node writes each one).
  *
  * @example
  * copyHeadersExcept(req.headers, new Set(['x-api-key']), connectionNamed(req.headers.connection));

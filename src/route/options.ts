@@ -68,10 +68,12 @@ export interface HeaderRules {
 }
 
 /**
- * The http-proxy-middleware options a route passes through, for what the
+ * The http-proxy-middleware 4 options a route passes through, for what the
  * route options themselves lack (cookie and redirect rewriting, TLS, event
  * hooks, plugins, your own agent). Options that the route already covers are
- * refused with a pointer to the route option (`target`, `rewrite`, `timeout`, …). Default `{}`.
+ * refused with a pointer to the route option (`target`, `rewrite`, `timeout`, …).
+ * A route with any of them but `agent` forwards through http-proxy-middleware;
+ * without (default `{}`), through portcullis' own forwarder.
  *
  * @example
  * const proxy: RouteProxyOptions = { cookieDomainRewrite: 'example.com', on: { proxyRes: (res) => {} } };
@@ -92,7 +94,7 @@ export type RouteProxyOptions = Pick<
   | 'selfHandleResponse'
   | 'plugins'
 > & {
-  /** http-proxy event listeners, as in http-proxy-middleware's `on` (except `error`: errors are the gateway's). */
+  /** httpxy event listeners, as in http-proxy-middleware's `on` (except `error`: errors are the gateway's). */
   on?: Omit<NonNullable<HpmOptions['on']>, 'error'>;
 };
 
@@ -255,6 +257,8 @@ const PROXY_REFUSED: Record<string, string> = {
   ejectPlugins:
     "http-proxy-middleware's default plugins are always ejected (the library is silent)",
   logger: 'the library is silent: use `onEvent` or `proxy.on`',
+  upgradeTimeout: 'use the route option `timeout` (it runs until the upstream’s 101)',
+  http2: 'an option of httpxy’s own server, not of a proxied request',
 };
 
 const PROXY_EVENTS = [
@@ -268,7 +272,11 @@ const PROXY_EVENTS = [
   'econnreset',
 ] as const;
 
-/** Headers that may not be set by `headers.*.set`: connection management and framing belong to Node. */
+/**
+ * Headers that may not be set by `headers.*.set`: connection management and framing belong to
+ * Node; `Expect` too (Node already answered the client's `100-continue`, and a request sent
+ * upstream with it would wait for one; httpxy also skips its `proxyReq` event for it).
+ */
 const UNSETTABLE = new Set([
   'connection',
   'keep-alive',
@@ -278,6 +286,7 @@ const UNSETTABLE = new Set([
   'transfer-encoding',
   'upgrade',
   'content-length',
+  'expect',
 ]);
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

@@ -17,6 +17,7 @@ import { compilePathMatcher, type PathMatcher } from './path-matcher.js';
 import { RouteProxy } from './proxy.js';
 import { compileRewrite, RewriteRefusedError, type Rewriter } from './rewrite.js';
 import { isUpgradeRequest } from './upgrades.js';
+import { Upstreams } from './upstreams.js';
 
 /**
  * A matched route: the normalised relative path and the params of the pattern.
@@ -49,8 +50,9 @@ export interface CompiledRoute {
   match(path: string, req: GatewayRequest): RouteMatch | null;
   allowsMethod(method: string): boolean;
   /**
-   * Sets `req.gateway.route`, rewrites, forwards through http-proxy-middleware,
-   * answers 502/503/504 via `ctx.sendProblem`, emits `proxy.response` /
+   * Sets `req.gateway.route`, rewrites, forwards (portcullis' forwarder, or
+   * http-proxy-middleware for `proxy` options), answers 502/503/504 via
+   * `ctx.sendProblem`, emits `proxy.response` /
    * `proxy.error`. Tunnels upgrade requests from `handleUpgrades` when
    * `websocket` is true. Answers 400 `bad_request` first, forwarding nothing,
    * for any `Upgrade` header other than `websocket` alone (case-insensitive)
@@ -61,18 +63,20 @@ export interface CompiledRoute {
    * Unexpected errors go to `next(err)`.
    */
   forward(req: GatewayRequest, res: ServerResponse, next: NextFunction, match: RouteMatch): void;
-  /** Destroys the keep-alive agents the route created. */
+  /** Releases what the route holds itself (its targets and agents belong to the gateway's {@link Upstreams}). */
   close(): Promise<void>;
 }
 
 /**
- * What compileRoute needs from the gateway besides the options (consumer headers default to
- * `x-consumer-id` / `x-consumer-scopes`).
+ * What compileRoute needs from the gateway besides the options: the gateway's
+ * {@link Upstreams} (the route's targets, agents and send queue come from it)
+ * and its consumer header names (default `x-consumer-id` / `x-consumer-scopes`).
  *
  * @example
- * const ctx: RouteContext = { emit, sendProblem, consumerHeaders: authenticator.consumerHeaders };
+ * const ctx: RouteContext = { emit, sendProblem, upstreams, consumerHeaders: authenticator.consumerHeaders };
  */
 export type RouteContext = InternalContext & {
+  upstreams: Upstreams;
   consumerHeaders?: { id: string; scopes: string } | undefined;
 };
 
@@ -125,8 +129,8 @@ class Route implements CompiledRoute {
         ? null
         : compileRewrite(options.rewrite, options.path, at('rewrite'));
     this.headerPlan = requestHeaderPlan(options.requestHeaders, ctx.consumerHeaders);
-    // Last: it opens agents, so everything that can throw has been checked.
-    this.proxy = new RouteProxy(options, ctx);
+    // Last: its upstreams open agents, so everything that can throw has been checked.
+    this.proxy = new RouteProxy(options, ctx, ctx.upstreams.forRoute(options));
   }
 
   match(path: string, req: GatewayRequest): RouteMatch | null {
@@ -230,7 +234,10 @@ class Route implements CompiledRoute {
  */
 export function route(options: RouteOptions): GatewayMiddleware {
   const resolved = resolveRouteOptions(options, '', true);
-  const ctx: InternalContext = { emit: createEmitter(resolved.onEvent), sendProblem };
+  const emit = createEmitter(resolved.onEvent);
+  // A standalone route owns its upstreams (send queue, agents) as a gateway does.
+  const upstreams = new Upstreams(emit);
+  const ctx: RouteContext = { emit, sendProblem, upstreams };
   const compiled = new Route(resolved, '', ctx);
   const label = compiled.label;
   const middleware = (req: GatewayRequest, res: ServerResponse, next: NextFunction): void => {
@@ -254,7 +261,11 @@ export function route(options: RouteOptions): GatewayMiddleware {
     }
   };
   Object.defineProperty(middleware, 'name', { value: 'portcullisRoute' });
-  return Object.assign(middleware, { close: () => compiled.close() }) as GatewayMiddleware;
+  const close = async (): Promise<void> => {
+    await compiled.close();
+    await upstreams.close();
+  };
+  return Object.assign(middleware, { close }) as GatewayMiddleware;
 }
 
 /**

@@ -4,12 +4,34 @@ import type { ResolvedTarget } from './options.js';
  * How long a target that failed to connect (or timed out) is skipped: 10 s.
  *
  * @example
- * new TargetPool(targets, TARGET_COOLDOWN_MS);
+ * new TargetPool(targets, { cooldownMs: TARGET_COOLDOWN_MS });
  */
 export const TARGET_COOLDOWN_MS = 10_000;
 
 /**
- * One upstream of a route, everything about it computed at construction.
+ * Why a target stopped or started taking traffic, as `target.health` events say it.
+ *
+ * @example
+ * const reason: HealthReason = 'connect_failed';
+ */
+export type HealthReason = 'connect_failed' | 'timeout' | 'cooldown_elapsed';
+
+/**
+ * Told of every passive-health transition of a pool's targets (only installed when someone
+ * listens to events).
+ *
+ * @example
+ * const onHealth: HealthListener = (target, healthy, reason) => emit({ type: 'target.health', … });
+ */
+export type HealthListener = (
+  target: UpstreamTarget,
+  healthy: boolean,
+  reason: HealthReason,
+) => void;
+
+/**
+ * One upstream of a route, everything about it computed at construction: how
+ * it is shown, where requests go, and its passive-health state.
  *
  * @example
  * new UpstreamTarget(new URL('http://u:p@a:8080/v1/'), 1).display; // 'http://a:8080/v1'
@@ -22,9 +44,20 @@ export class UpstreamTarget {
   /** The target URL's path without its trailing slash, prepended to every forwarded path ('' for none). */
   readonly pathPrefix: string;
   readonly weight: number;
+  readonly https: boolean;
+  /** Host name or IP literal to connect to (IPv6 without brackets). */
+  readonly hostname: string;
+  readonly port: number;
+  /** `user:password` from the URL, sent as Basic credentials; never shown anywhere. */
+  readonly auth: string | undefined;
+  /**
+   * The same endpoint as http-proxy-middleware's `router` returns it: a detailed target, so
+   * nothing parses a URL per request (`host` keeps IPv6 brackets for its redirect rewriting).
+   */
+  readonly proxyTarget: { protocol: string; host: string; hostname: string; port: number };
   /** Smooth weighted round robin state. */
   current = 0;
-  /** Epoch ms until which the target is skipped (0 = up). */
+  /** Epoch ms until which the target is skipped (0 = takes traffic). */
   downUntil = 0;
 
   constructor(
@@ -38,15 +71,44 @@ export class UpstreamTarget {
     this.hostHeader = url.host;
     this.pathPrefix = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
     this.weight = weight;
+    this.https = url.protocol === 'https:';
+    this.hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.port = url.port === '' ? (this.https ? 443 : 80) : Number(url.port);
+    this.auth =
+      url.username === ''
+        ? undefined
+        : `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    this.proxyTarget = {
+      protocol: url.protocol,
+      host: url.hostname,
+      hostname: this.hostname,
+      port: this.port,
+    };
   }
 }
 
 /**
+ * Options of a {@link TargetPool}: the cooldown (default {@link TARGET_COOLDOWN_MS}), a clock
+ * (default `Date.now`) and a listener for health transitions (default none).
+ *
+ * @example
+ * const options: TargetPoolOptions = { cooldownMs: 5_000, onHealth: (t, up) => {} };
+ */
+export interface TargetPoolOptions {
+  cooldownMs?: number;
+  now?: () => number;
+  onHealth?: HealthListener | undefined;
+}
+
+/**
  * The targets of one route: smooth weighted round robin (as nginx's upstream
- * module) over the targets that are up, and passive health. A target that
- * refuses a connection or times out is marked down for `cooldownMs` and
+ * module) over the targets that take traffic, and passive health. A target
+ * that refuses a connection or times out is marked down for `cooldownMs` and
  * skipped, then tried again. As in nginx, a route with a single target never
  * marks it down: its failures are answered as they happen (502/504).
+ *
+ * Whether a target takes traffic is decided in one place, {@link TargetPool.takesTraffic};
+ * outlier detection and active health checks (SPEC §12) are further signals for it.
  *
  * @example
  * const pool = new TargetPool([{ url: new URL('http://a'), weight: 3, field: 'target[0]' }]);
@@ -55,14 +117,17 @@ export class UpstreamTarget {
 export class TargetPool {
   readonly targets: readonly UpstreamTarget[];
   private readonly single: UpstreamTarget | null;
+  private readonly cooldownMs: number;
+  private readonly now: () => number;
+  private readonly onHealth: HealthListener | undefined;
 
-  constructor(
-    targets: readonly ResolvedTarget[],
-    private readonly cooldownMs: number = TARGET_COOLDOWN_MS,
-    private readonly now: () => number = () => Date.now(),
-  ) {
+  constructor(targets: readonly ResolvedTarget[], options: TargetPoolOptions = {}) {
     this.targets = targets.map((t) => new UpstreamTarget(t.url, t.weight));
     this.single = this.targets.length === 1 ? (this.targets[0] as UpstreamTarget) : null;
+    this.cooldownMs = options.cooldownMs ?? TARGET_COOLDOWN_MS;
+    // Resolved at each call, so a test clock installed later (fake `Date`) is seen.
+    this.now = options.now ?? (() => Date.now());
+    this.onHealth = options.onHealth;
   }
 
   /** The next target, or null when every target is down. */
@@ -76,8 +141,7 @@ export class TargetPool {
       const target = targets[i] as UpstreamTarget;
       if (target.downUntil !== 0) {
         time ||= this.now();
-        if (target.downUntil > time) continue;
-        target.downUntil = 0; // cooled down: tried again
+        if (!this.takesTraffic(target, time)) continue;
       }
       target.current += target.weight;
       total += target.weight;
@@ -87,11 +151,27 @@ export class TargetPool {
     return best;
   }
 
-  /** Passive health: skip `target` for the cooldown (no-op for a route with one target). */
-  markDown(target: UpstreamTarget): void {
+  /**
+   * Whether a target marked down takes traffic again at `time` (its cooldown is over); the one
+   * place that decides it, and where it comes back (`target.health` `healthy: true`).
+   */
+  private takesTraffic(target: UpstreamTarget, time: number): boolean {
+    if (target.downUntil > time) return false;
+    target.downUntil = 0;
+    this.onHealth?.(target, true, 'cooldown_elapsed');
+    return true;
+  }
+
+  /**
+   * Passive health: skip `target` for the cooldown (no-op for a route with one target). Only a
+   * target that was taking traffic reports the transition; a later failure extends the cooldown.
+   */
+  markDown(target: UpstreamTarget, reason: Exclude<HealthReason, 'cooldown_elapsed'>): void {
     if (this.single !== null) return;
+    const wasUp = target.downUntil === 0;
     target.downUntil = this.now() + this.cooldownMs;
     target.current = 0;
+    if (wasUp) this.onHealth?.(target, false, reason);
   }
 
   /** Whole seconds until the first down target is tried again (at least 1), for `Retry-After`. */

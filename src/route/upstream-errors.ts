@@ -7,8 +7,11 @@ import type { ProblemCode } from '../problem.js';
  * const failure: UpstreamFailure = { code: 'bad_gateway', connect: true, reason: 'ECONNREFUSED' };
  */
 export interface UpstreamFailure {
-  /** The problem answered when nothing was sent to the client yet. */
-  code: Extract<ProblemCode, 'bad_gateway' | 'gateway_timeout'>;
+  /**
+   * The problem answered when nothing was sent to the client yet: `request_timeout` when the
+   * client's own body stalled (SPEC §8), else the upstream's failure.
+   */
+  code: Extract<ProblemCode, 'bad_gateway' | 'gateway_timeout' | 'request_timeout'>;
   /**
    * The target could not be reached (refused, unreachable, DNS, connect
    * timeout): nothing was sent to it, so the request may go to another
@@ -83,4 +86,5 @@ function errorCode(err: unknown): string | undefined {
 export const FAILURE_DETAIL: Record<UpstreamFailure['code'], string> = {
   bad_gateway: 'The upstream service could not be reached or sent an invalid response.',
   gateway_timeout: 'The upstream service did not answer in time.',
+  request_timeout: 'The request body stopped arriving for longer than the route allows.',
 };

@@ -141,6 +141,23 @@ describe('route() balancing, passive health and retries', () => {
       vi.setSystemTime(Date.now() + 10_001);
       for (let i = 0; i < 4; i++) expect((await fetch(`${host.url}/revive`)).status).toBe(200);
       expect(revived).toEqual(['/revive', '/revive']);
+      // Each transition was reported once, with the target as configured.
+      expect(events.filter((e) => e.type === 'target.health')).toEqual([
+        {
+          type: 'target.health',
+          route: '/revive',
+          target: `http://127.0.0.1:${revivePort}`,
+          healthy: false,
+          reason: 'connect_failed',
+        },
+        {
+          type: 'target.health',
+          route: '/revive',
+          target: `http://127.0.0.1:${revivePort}`,
+          healthy: true,
+          reason: 'cooldown_elapsed',
+        },
+      ]);
     } finally {
       await closeServer(server);
     }
@@ -165,6 +182,18 @@ describe('route() balancing, passive health and retries', () => {
     const res = await fetch(`${host.url}/retry?first`);
     expect(res.status).toBe(200);
     expect(b.received.map((r) => r.url)).toEqual(['/retry?first']);
+    // One event per attempt: the refused one, then the one that answered.
+    expect(events.filter((e) => e.type.startsWith('proxy.'))).toEqual([
+      expect.objectContaining({
+        type: 'proxy.error',
+        attempt: 1,
+        target: `http://127.0.0.1:${deadPort}`,
+        status: 502,
+        code: 'bad_gateway',
+        error: 'ECONNREFUSED',
+      }),
+      expect.objectContaining({ type: 'proxy.response', attempt: 2, target: b.url, status: 200 }),
+    ]);
   });
 
   it('never retries a POST, even after a connect failure', async () => {

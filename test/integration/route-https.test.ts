@@ -44,7 +44,7 @@ describe.each(EXPRESS_MAJORS)('route() to an https: target on Express %i', (majo
     port = (upstream.address() as AddressInfo).port;
     const add = routeCollector(events, middlewares);
     host = await startHost((app) => {
-      // No `proxy` options but the agent: the direct stream pass.
+      // No `proxy` options but the agent: portcullis' own forwarder.
       app.use(
         add({
           name: 'direct',
@@ -54,7 +54,7 @@ describe.each(EXPRESS_MAJORS)('route() to an https: target on Express %i', (majo
           proxy: { agent: trusting },
         }),
       );
-      // An http-proxy option: http-proxy's own stream pass.
+      // An http-proxy-middleware option: the route forwards through http-proxy-middleware.
       app.use(
         add({
           name: 'fallback',
@@ -77,7 +77,7 @@ describe.each(EXPRESS_MAJORS)('route() to an https: target on Express %i', (majo
     await new Promise((resolve) => upstream.close(resolve));
   });
 
-  it('forwards through the direct pass over TLS, verifying the certificate for the target name', async () => {
+  it('forwards through portcullis’ forwarder over TLS, verifying the certificate for the target name', async () => {
     seen.length = 0;
     const answers = await Promise.all([1, 2, 3].map((i) => fetch(`${host.url}/direct/a/${i}?q=1`)));
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
@@ -94,7 +94,7 @@ describe.each(EXPRESS_MAJORS)('route() to an https: target on Express %i', (majo
     }
   });
 
-  it('forwards through http-proxy’s own pass when `proxy.secure: false` is set', async () => {
+  it('forwards through http-proxy-middleware when `proxy.secure: false` is set', async () => {
     seen.length = 0;
     const answer = await fetch(`${host.url}/fallback/b`);
     expect(answer.status).toBe(200);

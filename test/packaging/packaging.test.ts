@@ -136,6 +136,76 @@ upstream.listen(0, '127.0.0.1', () => {
 });
 `;
 
+/**
+ * A consumer that must print nothing on stderr: no deprecation or experimental warning on the
+ * Node under test, for a request through portcullis' forwarder and one through
+ * http-proxy-middleware (loaded through require(esm) from the CommonJS entry), a body streamed in
+ * parts, and a WebSocket tunnel (raw sockets on both ends).
+ */
+const quietBody = (load: string) => `${load}
+const fail = (msg) => { process.stdout.write('FAIL ' + msg + '\\n'); process.exit(1); };
+const upstream = http.createServer((req, res) => {
+  let bytes = 0;
+  req.on('data', (c) => { bytes += c.length; });
+  req.on('end', () => res.end(JSON.stringify({ url: req.url, bytes })));
+});
+upstream.on('upgrade', (req, socket) => {
+  socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n\\r\\n');
+  socket.on('data', (d) => socket.write(d));
+  socket.on('end', () => socket.end());
+  socket.on('error', () => {});
+});
+upstream.listen(0, '127.0.0.1', () => {
+  const target = 'http://127.0.0.1:' + upstream.address().port;
+  const gateway = createGateway({
+    routes: [
+      { path: '/svc{/*path}', target, rewrite: '/{*path}', websocket: true },
+      { path: '/hpm{/*path}', target, rewrite: '/{*path}', proxy: { preserveHeaderKeyCase: true } },
+    ],
+  });
+  const app = express();
+  app.use('/api', gateway);
+  const server = app.listen(0, '127.0.0.1', async () => {
+    const stop = handleUpgrades(server, app);
+    const port = server.address().port;
+    const base = 'http://127.0.0.1:' + port + '/api';
+    for (const prefix of ['/svc', '/hpm']) {
+      const res = await fetch(base + prefix + '/items?x=1');
+      const body = await res.json();
+      if (res.status !== 200 || body.url !== '/items?x=1') fail(prefix + ' got ' + res.status + ' ' + JSON.stringify(body));
+    }
+    const streamed = await new Promise((resolve, reject) => {
+      const req = http.request(base + '/svc/upload', { method: 'POST' }, (res) => {
+        let text = '';
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => resolve(JSON.parse(text)));
+      });
+      req.on('error', reject);
+      req.write(Buffer.alloc(64 * 1024, 97));
+      setTimeout(() => { req.write(Buffer.alloc(64 * 1024, 98)); req.end(Buffer.alloc(64 * 1024, 99)); }, 30);
+    });
+    if (streamed.bytes !== 3 * 64 * 1024) fail('streamed body: ' + JSON.stringify(streamed));
+    const echoed = await new Promise((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let got = '';
+      socket.on('error', reject);
+      socket.on('data', (d) => {
+        got += d.toString('latin1');
+        if (got.includes('\\r\\n\\r\\n') && !got.includes('ping')) socket.write('ping');
+        if (got.endsWith('ping')) { socket.destroy(); resolve(got); }
+      });
+      socket.write('GET /api/svc/chat HTTP/1.1\\r\\nHost: x\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\n\\r\\n');
+    });
+    if (!echoed.startsWith('HTTP/1.1 101')) fail('tunnel: ' + echoed);
+    stop();
+    await gateway.close();
+    server.close(); server.closeAllConnections();
+    upstream.close(); upstream.closeAllConnections();
+    console.log('quiet ok');
+  });
+});
+`;
+
 const METRICS_ESM = metricsBody(
   "import http from 'node:http';\nimport { createRequire } from 'node:module';\nimport express from 'express';\nimport { createGateway, GatewayConfigError } from 'portcullis';\nconst require = createRequire(import.meta.url);",
   "const { prometheusMetrics } = await import('portcullis/metrics');\nconst { Registry } = await import('prom-client');",
@@ -143,6 +213,12 @@ const METRICS_ESM = metricsBody(
 const METRICS_CJS = metricsBody(
   "const http = require('node:http');\nconst express = require('express');\nconst { createGateway, GatewayConfigError } = require('portcullis');",
   "const { prometheusMetrics } = require('portcullis/metrics');\nconst { Registry } = require('prom-client');",
+);
+const QUIET_ESM = quietBody(
+  "import http from 'node:http';\nimport net from 'node:net';\nimport express from 'express';\nimport { createGateway, handleUpgrades } from 'portcullis';",
+);
+const QUIET_CJS = quietBody(
+  "const http = require('node:http');\nconst net = require('node:net');\nconst express = require('express');\nconst { createGateway, handleUpgrades } = require('portcullis');",
 );
 
 const TS = `import express from 'express';
@@ -199,6 +275,8 @@ async function consumer(expressMajor: 4 | 5): Promise<string> {
   await writeFile(join(dir, 'cjs.cjs'), CJS);
   await writeFile(join(dir, 'metrics.mjs'), METRICS_ESM);
   await writeFile(join(dir, 'metrics.cjs'), METRICS_CJS);
+  await writeFile(join(dir, 'quiet.mjs'), QUIET_ESM);
+  await writeFile(join(dir, 'quiet.cjs'), QUIET_CJS);
   await writeFile(join(dir, 'consumer.ts'), TS);
   await writeFile(
     join(dir, 'tsconfig.json'),
@@ -240,6 +318,17 @@ describe.each([4, 5] as const)('the packed tarball with Express %i', (major) => 
       expect(stdout, file).toContain('metrics ok');
     }
   }, 60_000);
+  it.each(['quiet.mjs', 'quiet.cjs'])(
+    'prints no warning on this Node for a request, a streamed body and a WebSocket (%s)',
+    async (script) => {
+      // Only the Node under test's own environment: no NODE_OPTIONS of the test runner.
+      const { NODE_OPTIONS: _ignored, ...env } = process.env;
+      const { stdout, stderr } = await run(process.execPath, [script], { cwd: dir, env });
+      expect(stdout).toContain('quiet ok');
+      expect(stderr).toBe('');
+    },
+    60_000,
+  );
 
   it('typechecks a TypeScript consumer against the shipped declarations', async () => {
     const result = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir }).catch(

@@ -1,11 +1,15 @@
+import { Agent } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { GatewayConfigError } from '../../src/errors.js';
 import { createEmitter } from '../../src/events.js';
 import { sendProblem } from '../../src/problem.js';
 import { resolveRouteOptions } from '../../src/route/options.js';
+import { usesProxyMiddleware } from '../../src/route/proxy.js';
 import { compileRoute, route } from '../../src/route/route.js';
+import { Upstreams } from '../../src/route/upstreams.js';
 
-const ctx = { emit: createEmitter(undefined), sendProblem };
+const emit = createEmitter(undefined);
+const ctx = { emit, sendProblem, upstreams: new Upstreams(emit) };
 
 function errorOf(fn: () => unknown): GatewayConfigError {
   try {
@@ -151,6 +155,11 @@ describe('route options', () => {
       'ERR_CONFIG_INVALID_OPTION',
     ],
     [
+      { path: '/x', target: 'http://a', headers: { request: { set: { Expect: '100-continue' } } } },
+      'routes[1].headers.request.set.Expect',
+      'ERR_CONFIG_INVALID_OPTION',
+    ],
+    [
       { path: '/x', target: 'http://a', proxy: { pathRewrite: {} } },
       'routes[1].proxy.pathRewrite',
       'ERR_CONFIG_INVALID_OPTION',
@@ -163,6 +172,21 @@ describe('route options', () => {
     [
       { path: '/x', target: 'http://a', proxy: { on: { error: () => {} } } },
       'routes[1].proxy.on.error',
+      'ERR_CONFIG_INVALID_OPTION',
+    ],
+    [
+      { path: '/x', target: 'http://a', proxy: { upgradeTimeout: 1000 } },
+      'routes[1].proxy.upgradeTimeout',
+      'ERR_CONFIG_INVALID_OPTION',
+    ],
+    [
+      { path: '/x', target: 'http://a', proxy: { http2: true } },
+      'routes[1].proxy.http2',
+      'ERR_CONFIG_INVALID_OPTION',
+    ],
+    [
+      { path: '/x', target: 'http://a', proxy: { followRedirects: 3 } },
+      'routes[1].proxy.followRedirects',
       'ERR_CONFIG_INVALID_OPTION',
     ],
     [
@@ -210,5 +234,15 @@ describe('route options', () => {
     expect(r.proxy.cookieDomainRewrite).toBe('example.com');
     expect(r.proxy.secure).toBe(false);
     expect(JSON.stringify(input)).toBe(frozen);
+  });
+
+  it('sends through portcullis’ forwarder unless a proxy option other than agent is set', () => {
+    expect(usesProxyMiddleware({})).toBe(false);
+    expect(usesProxyMiddleware({ agent: new Agent() })).toBe(false);
+    expect(usesProxyMiddleware({ secure: false })).toBe(true);
+    expect(usesProxyMiddleware({ agent: new Agent(), cookieDomainRewrite: 'a.example' })).toBe(
+      true,
+    );
+    expect(usesProxyMiddleware({ on: { proxyRes: () => {} } })).toBe(true);
   });
 });
