@@ -1,13 +1,8 @@
 import { expectFunction, expectInteger, expectObject, rejectUnknownKeys } from '../options.js';
-import { fixedWindowDecide, fixedWindowStart } from '../rate-limit/algorithms/fixed-window.js';
-import { SlidingLog, slidingWindowDecide } from '../rate-limit/algorithms/sliding-window.js';
-import {
-  tokenBucketDecide,
-  tokenBucketLevel,
-  tokenBucketTtl,
-} from '../rate-limit/algorithms/token-bucket.js';
-import type { RateLimitDecision } from '../types.js';
-import type { Clock, Policy, RateLimitStore } from './types.js';
+import { fixedWindowDecide, fixedWindowStart } from './algorithms/fixed-window.js';
+import { SlidingLog, slidingWindowDecide } from './algorithms/sliding-window.js';
+import { tokenBucketDecide, tokenBucketLevel, tokenBucketTtl } from './algorithms/token-bucket.js';
+import type { Clock, Policy, RateLimitDecision, RateLimitStore } from './types.js';
 
 /**
  * Options of {@link MemoryStore}.

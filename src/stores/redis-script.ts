@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 /**
  * The Lua script behind `RedisStore.consume`: every policy of a request in one
  * atomic step, on Redis's clock (`TIME`). It mirrors the pure arithmetic of
- * `src/rate-limit/algorithms/*` line for line. One call may carry several
+ * `src/stores/algorithms/*` line for line. One call may carry several
  * requests (decisions that were waiting at the same moment), decided in order.
  *
  * ARGV        the number of requests R and of policy sets S; per set: its

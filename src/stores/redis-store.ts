@@ -1,6 +1,5 @@
 import { GatewayConfigError } from '../errors.js';
 import { expectFunction, expectObject, expectString, rejectUnknownKeys } from '../options.js';
-import type { RateLimitDecision } from '../types.js';
 import {
   adaptRedisClient,
   type RedisClientKind,
@@ -8,7 +7,7 @@ import {
   type SendCommand,
 } from './redis-client.js';
 import { CONSUME_SCRIPT, CONSUME_SCRIPT_SHA } from './redis-script.js';
-import type { Policy, RateLimitStore } from './types.js';
+import type { Policy, RateLimitDecision, RateLimitStore } from './types.js';
 
 /**
  * Options of {@link RedisStore}: a client (`ioredis` client or `Cluster`,

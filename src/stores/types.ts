@@ -1,5 +1,4 @@
 import { GatewayConfigError } from '../errors.js';
-import type { RateLimitDecision } from '../types.js';
 
 /**
  * A rate limiting algorithm (see `rateLimit({ algorithm })`). Default `'token-bucket'`.
@@ -24,6 +23,26 @@ export interface Policy {
   /** The window in milliseconds. A positive integer. */
   readonly windowMs: number;
   readonly algorithm: Algorithm;
+}
+
+/**
+ * The outcome of one rate limit policy for one request, as a store answers it
+ * and as `req.gateway.rateLimit` holds it.
+ *
+ * @example
+ * const d: RateLimitDecision = { policy: '5-in-1m', allowed: true, limit: 5, remaining: 4, resetMs: 12_000, retryAfterMs: 0 };
+ */
+export interface RateLimitDecision {
+  /** The policy's name, e.g. `'5-in-1m'`. */
+  policy: string;
+  allowed: boolean;
+  limit: number;
+  /** Units left after this request (0 when refused). */
+  remaining: number;
+  /** Milliseconds until the policy is fully replenished (its window resets). */
+  resetMs: number;
+  /** Milliseconds until a request of the same cost can succeed (0 when allowed). */
+  retryAfterMs: number;
 }
 
 /**

@@ -1,15 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  fixedWindowDecide,
-  fixedWindowStart,
-} from '../../src/rate-limit/algorithms/fixed-window.js';
-import { SlidingLog, slidingWindowDecide } from '../../src/rate-limit/algorithms/sliding-window.js';
+import { fixedWindowDecide, fixedWindowStart } from '../../src/stores/algorithms/fixed-window.js';
+import { SlidingLog, slidingWindowDecide } from '../../src/stores/algorithms/sliding-window.js';
 import {
   tokenBucketDecide,
   tokenBucketLevel,
   tokenBucketTtl,
-} from '../../src/rate-limit/algorithms/token-bucket.js';
+} from '../../src/stores/algorithms/token-bucket.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import type { Algorithm, Policy } from '../../src/stores/types.js';
 

@@ -1,4 +1,4 @@
-import type { RateLimitDecision } from '../../types.js';
+import type { RateLimitDecision } from '../types.js';
 
 /**
  * Sliding window arithmetic over an exact log: one timestamp per admitted

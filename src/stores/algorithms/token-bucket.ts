@@ -1,4 +1,4 @@
-import type { RateLimitDecision } from '../../types.js';
+import type { RateLimitDecision } from '../types.js';
 
 /**
  * Token bucket arithmetic (GCRA-style, O(1) state), shared by MemoryStore and
