@@ -50,7 +50,7 @@ interface Waiting {
   readonly set: PolicySet;
   readonly routeName: string | undefined;
   /**
-   * `performance.now()` after which the store counts as failed; `Infinity` until the end of the
+   * `clock()` after which the store counts as failed; `Infinity` until the end of the
    * event-loop turn the request was asked in (see `stampDeadlines`).
    */
   deadline: number;
@@ -98,8 +98,18 @@ export function createLimiter(
     store = owned;
   }
 
-  const { defaultSet, plans, key, ipv6Prefix, cost, headers, skip, onStoreError, storeTimeoutMs } =
-    config;
+  const {
+    defaultSet,
+    plans,
+    key,
+    ipv6Prefix,
+    cost,
+    headers,
+    skip,
+    onStoreError,
+    storeTimeoutMs,
+    clock,
+  } = config;
   const keyFn = typeof key === 'function' ? key : null;
   const byPrincipal = key === 'auto' || key === 'principal';
   const costFn = typeof cost === 'function' ? cost : null;
@@ -229,7 +239,7 @@ export function createLimiter(
 
   function stampDeadlines(): void {
     stampQueued = false;
-    const deadline = performance.now() + storeTimeoutMs;
+    const deadline = clock() + storeTimeoutMs;
     for (let w = unstamped; w !== null; w = w.next) w.deadline = deadline;
     unstamped = null;
     if (timer === null && expiredAt < 0) armTimer();
@@ -237,14 +247,14 @@ export function createLimiter(
 
   function armTimer(): void {
     if (oldest === null || oldest.deadline === Number.POSITIVE_INFINITY) return;
-    const delay = Math.ceil(oldest.deadline - performance.now());
+    const delay = Math.ceil(oldest.deadline - clock());
     timer = setTimeout(sweep, Math.max(delay, 1));
     timer.unref();
   }
 
   function sweep(): void {
     timer = null;
-    const now = performance.now();
+    const now = clock();
     if (oldest !== null && oldest.deadline <= now) {
       expiredAt = now;
       setImmediate(failExpired);
