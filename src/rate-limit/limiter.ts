@@ -125,7 +125,10 @@ export function createLimiter(
     }
     if (byPrincipal) {
       const principal = gw.principal;
-      if (principal !== undefined && principal.type !== 'anonymous') return `id:${principal.id}`;
+      // Namespaced by kind: a JWT `sub` never shares a budget with an API key `id` of the same text.
+      if (principal !== undefined && principal.type !== 'anonymous') {
+        return `${principal.type}:${principal.id}`;
+      }
     }
     return ipKey(clientAddress(req), ipv6Prefix);
   }

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { ConsumerHeaderNames } from '../auth/consumer-headers.js';
 import { createEmitter } from '../events.js';
 import type { InternalContext } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
@@ -58,13 +59,13 @@ export interface CompiledRoute {
 
 /**
  * What compileRoute needs from the gateway besides the options (consumer headers default to
- * `x-consumer-id` / `x-consumer-scopes`).
+ * `x-consumer-id`, `x-consumer-scopes` and `x-consumer-type`).
  *
  * @example
  * const ctx: RouteContext = { emit, sendProblem, consumerHeaders: authenticator.consumerHeaders };
  */
 export type RouteContext = InternalContext & {
-  consumerHeaders?: { id: string; scopes: string } | undefined;
+  consumerHeaders?: ConsumerHeaderNames | undefined;
 };
 
 /**
