@@ -47,7 +47,13 @@ export type { MemoryStoreOptions } from './stores/memory-store.js';
 export { MemoryStore } from './stores/memory-store.js';
 export type { RedisStoreOptions } from './stores/redis-store.js';
 export { RedisStore } from './stores/redis-store.js';
-export type { Algorithm, Clock, Policy, RateLimitStore } from './stores/types.js';
+export type {
+  Algorithm,
+  ChargeReceipt,
+  Clock,
+  Policy,
+  RateLimitStore,
+} from './stores/types.js';
 export type {
   GatewayContext,
   GatewayEvent,

@@ -3,7 +3,7 @@ import { createEmitter, type EmitEvent, isListening } from '../events.js';
 import type { InternalContext, Step } from '../pipeline.js';
 import { gatewayContext } from '../request-id.js';
 import { MemoryStore } from '../stores/memory-store.js';
-import { assertRateLimitStore, type RateLimitStore } from '../stores/types.js';
+import { assertRateLimitStore, type ChargeReceipt, type RateLimitStore } from '../stores/types.js';
 import type { GatewayContext, GatewayRequest, RateLimitDecision } from '../types.js';
 import { type PolicySet, retryAfterSeconds, setRateLimitHeaders } from './headers.js';
 import { clientAddress, ipKey } from './keys.js';
@@ -49,6 +49,10 @@ interface Waiting {
   readonly gw: GatewayContext;
   readonly set: PolicySet;
   readonly routeName: string | undefined;
+  /** What was asked of the store, to give the charge back if it answers too late. */
+  readonly key: string;
+  readonly cost: number;
+  readonly receipt: ChargeReceipt | undefined;
   /**
    * `clock()` after which the store counts as failed; `Infinity` until the end of the
    * event-loop turn the request was asked in (see `stampDeadlines`).
@@ -110,6 +114,8 @@ export function createLimiter(
     storeTimeoutMs,
     clock,
   } = config;
+  // A store that can give a charge back gets a receipt with each call (see `lateAnswer`).
+  const refunds = typeof store.refund === 'function';
   const keyFn = typeof key === 'function' ? key : null;
   const byPrincipal = key === 'auto' || key === 'principal';
   const costFn = typeof cost === 'function' ? cost : null;
@@ -281,8 +287,34 @@ export function createLimiter(
     armTimer();
   }
 
+  /**
+   * The store answered a request that was already answered as a store failure (past
+   * `storeTimeout`). If that answer charged it, the charge is given back (SPEC §8): the
+   * client was refused with 503, or let through uncounted, and must not pay for it later.
+   * A failing refund is dropped: the store was failing anyway.
+   */
+  function lateAnswer(w: Waiting, decisions: RateLimitDecision[]): void {
+    const receipt = w.receipt;
+    if (receipt === undefined || w.cost === 0) return;
+    if (!isDecisionArray(decisions, w.set.policies.length)) return;
+    for (let i = 0; i < decisions.length; i++) {
+      if ((decisions[i] as RateLimitDecision).allowed !== true) return; // refused: nothing charged
+    }
+    try {
+      const done = store.refund?.(w.key, w.set.policies, w.cost, receipt);
+      if (done != null && typeof (done as Promise<void>).then === 'function') {
+        (done as Promise<void>).then(undefined, ignore);
+      }
+    } catch {
+      // Dropped, as a rejection is.
+    }
+  }
+
   function decided(w: Waiting, decisions: RateLimitDecision[]): void {
-    if (w.settled) return;
+    if (w.settled) {
+      lateAnswer(w, decisions);
+      return;
+    }
     unlink(w);
     try {
       if (!isDecisionArray(decisions, w.set.policies.length)) {
@@ -320,6 +352,9 @@ export function createLimiter(
     set: PolicySet,
     pending: Promise<RateLimitDecision[]>,
     routeName: string | undefined,
+    clientKey: string,
+    units: number,
+    receipt: ChargeReceipt | undefined,
   ): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       const w: Waiting = {
@@ -328,6 +363,9 @@ export function createLimiter(
         gw,
         set,
         routeName,
+        key: clientKey,
+        cost: units,
+        receipt,
         deadline: Number.POSITIVE_INFINITY,
         resolve,
         reject,
@@ -364,8 +402,9 @@ export function createLimiter(
         }
       }
       let result: RateLimitDecision[] | Promise<RateLimitDecision[]>;
+      const receipt: ChargeReceipt | undefined = refunds ? { value: undefined } : undefined;
       try {
-        result = store.consume(clientKey, set.policies, units);
+        result = store.consume(clientKey, set.policies, units, receipt);
       } catch (err) {
         return storeFailed(req, res, gw, err, routeName);
       }
@@ -390,7 +429,7 @@ export function createLimiter(
           routeName,
         );
       }
-      return settle(req, res, gw, set, result, routeName);
+      return settle(req, res, gw, set, result, routeName, clientKey, units, receipt);
     };
 
   return {
@@ -401,3 +440,5 @@ export function createLimiter(
     },
   };
 }
+
+function ignore(): void {}

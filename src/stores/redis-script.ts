@@ -15,7 +15,8 @@ import { createHash } from 'node:crypto';
  *             reset), then one state key per policy; all share the client's hash tag
  *
  * Returns a flat array, per request and policy: allowed (1|0), remaining,
- * resetMs, retryAfterMs.
+ * resetMs, retryAfterMs; then Redis's time of the call in ms, which is every
+ * charge's receipt (see REFUND_SCRIPT).
  *
  * State: token bucket (level in token·ms, at, until when the index is known
  * to live, when this key expires) and fixed window (start, count, until) are
@@ -290,6 +291,7 @@ for r = 1, tonumber(ARGV[1]) do
   k = k + n + 1
   a = a + 2
 end
+out[o + 1] = now
 return out
 `;
 
@@ -300,3 +302,104 @@ return out
  * await client.call('EVALSHA', CONSUME_SCRIPT_SHA, 2, 'p{k}', 'p{k}:x:t', 1, 1, 't', 5, 60000);
  */
 export const CONSUME_SCRIPT_SHA = createHash('sha1').update(CONSUME_SCRIPT).digest('hex');
+
+/**
+ * The Lua script behind `RedisStore.refund`: gives back one charge of
+ * `CONSUME_SCRIPT`, atomically, on Redis's clock, for every policy of the request.
+ *
+ * KEYS   the client's index set, then one state key per policy (as CONSUME_SCRIPT,
+ *        so the call goes to the same hash slot)
+ * ARGV   the charge's receipt (Redis's time of the charging call, in ms), cost, the
+ *        number of policies n, then per policy: code (t|f|s), limit, window in ms
+ *
+ * Token bucket: `cost × window` comes off the stored level, never more than the
+ * bucket holds now (what drained since is gone either way); the state keeps its
+ * time, so the arithmetic of the next decision is unchanged. Fixed window: `cost`
+ * comes off the count only if the state is still the charge's window. Sliding
+ * log: `LREM` removes `cost` entries stamped with the charge's time (the entries
+ * that charge added; entries of one stamp are interchangeable). Every key keeps
+ * its TTL: the state only gets smaller.
+ *
+ * @example
+ * await client.call('EVAL', REFUND_SCRIPT, 2, 'p{k}', 'p{k}:x:t', 1700000000000, 1, 1, 't', 5, 60000);
+ */
+export const REFUND_SCRIPT = `
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local call = redis.call
+local byte = string.byte
+local t = call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local modern = redis.REDIS_VERSION_NUM ~= nil
+local chargedAt = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local function keep(key, value)
+  if modern then
+    call('SET', key, value, 'KEEPTTL')
+  else
+    local ttl = call('PTTL', key)
+    if ttl > 0 then call('SET', key, value, 'PX', ttl) end
+  end
+end
+local a = 4
+for i = 1, n do
+  local key = KEYS[i + 1]
+  local algo = ARGV[a]
+  local limit = tonumber(ARGV[a + 1])
+  local win = tonumber(ARGV[a + 2])
+  a = a + 3
+  if algo == 't' then
+    local v = call('GET', key)
+    if v then
+      local lv, at, u, e
+      if byte(v) == 1 then
+        local _
+        _, lv, at, u, e = struct.unpack('<Bdddd', v)
+      else
+        lv, at, u, e = string.match(v, '^(%d+) (%d+) ?(%d*) ?(%d*)$')
+        lv = tonumber(lv)
+        at = tonumber(at)
+        u = tonumber(u) or 0
+        e = tonumber(e) or (now + call('PTTL', key))
+      end
+      local elapsed = now - at
+      if elapsed < 0 then elapsed = 0 end
+      local left = lv - elapsed * limit
+      if left < 0 then left = 0 end
+      local give = cost * win
+      if give > left then give = left end
+      if give > 0 then keep(key, struct.pack('<Bdddd', 1, lv - give, at, u, e)) end
+    end
+  elseif algo == 'f' then
+    local v = call('GET', key)
+    if v then
+      local st, c, u
+      if byte(v) == 1 then
+        local _
+        _, st, c, u = struct.unpack('<Bddd', v)
+      else
+        st, c, u = string.match(v, '^(%d+) (%d+) ?(%d*)$')
+        st = tonumber(st)
+        c = tonumber(c)
+        u = tonumber(u) or 0
+      end
+      if st == chargedAt - (chargedAt % win) and c > 0 then
+        local left = c - cost
+        if left < 0 then left = 0 end
+        keep(key, struct.pack('<Bddd', 1, st, left, u))
+      end
+    end
+  else
+    call('LREM', key, cost, string.format('%d', chargedAt))
+  end
+end
+return 1
+`;
+
+/**
+ * SHA-1 of {@link REFUND_SCRIPT}, as `EVALSHA` wants it.
+ *
+ * @example
+ * await client.call('EVALSHA', REFUND_SCRIPT_SHA, 2, 'p{k}', 'p{k}:x:t', 1700000000000, 1, 1, 't', 5, 60000);
+ */
+export const REFUND_SCRIPT_SHA = createHash('sha1').update(REFUND_SCRIPT).digest('hex');
