@@ -12,6 +12,7 @@ export type {
   BasicOptions,
   BasicUser,
   BasicVerifier,
+  ConsumerHeaderOptions,
   CustomVerifier,
   JwtAlgorithm,
   JwtKeySource,
