@@ -223,9 +223,11 @@ export function createLimiter(
   // (a burst on a cold process, a GC pause, a descheduled core) must not turn answers that are
   // already on their way into failures, which with onStoreError 'allow' would admit more than
   // the limit. So a request's clock starts at the end of the event-loop turn it was asked in
-  // (when a batching store such as RedisStore has sent it), and a request whose time is up is
-  // failed only after one more I/O poll, which reads any answer that arrived while the process
-  // was busy (timers run before the poll phase of the same loop iteration).
+  // (by then a store has sent it: RedisStore sends a lone decision at once and batches the rest
+  // of a busy turn from setImmediate, so the clock never starts before the request was sent),
+  // and a request whose time is up is failed only after one more I/O poll, which reads any
+  // answer that arrived while the process was busy (timers run before the poll phase of the
+  // same loop iteration).
   let oldest: Waiting | null = null;
   let newest: Waiting | null = null;
   /** The first request whose deadline is not stamped yet (all after it are unstamped too). */

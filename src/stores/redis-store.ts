@@ -175,6 +175,8 @@ export class RedisStore implements RateLimitStore {
   /** Single-node clients batch; clusters cannot (a call's keys must share one slot). */
   readonly #batching: boolean;
   #queue: Pending[] = [];
+  /** Consume script calls sent and not answered yet. */
+  #inFlight = 0;
 
   constructor(options: RedisStoreOptions) {
     const opts = expectObject(options, 'RedisStore');
@@ -219,11 +221,12 @@ export class RedisStore implements RateLimitStore {
 
   /**
    * Decides and charges every policy for `key` in one atomic script call.
-   * With a single-node client, decisions asked for in the same event-loop
-   * turn travel together in one call (still one round trip each, fewer script
-   * runs): the batch is sent from `setImmediate`, so behind an HTTP server every
-   * request whose data arrived in the same poll phase shares it (a
-   * `process.nextTick` flush sent each request on its own).
+   * With a single-node client, a decision asked for while no call is in flight
+   * is sent at once (batching costs nothing when there is nothing to batch);
+   * decisions asked for while one is travel together in one call (still one
+   * round trip each, fewer script runs), sent from `setImmediate`, so behind an
+   * HTTP server every request whose data arrived in the same poll phase shares
+   * it (a `process.nextTick` flush sent each request on its own).
    */
   consume(
     key: string,
@@ -241,7 +244,7 @@ export class RedisStore implements RateLimitStore {
         resolve,
         reject,
       };
-      if (!this.#batching) {
+      if (!this.#batching || (this.#inFlight === 0 && this.#queue.length === 0)) {
         this.#run([request]);
         return;
       }
@@ -288,8 +291,10 @@ export class RedisStore implements RateLimitStore {
     args.push(String(batch.length), String(sets.length));
     for (const set of sets) for (const value of set.argv) args.push(value);
     for (const value of perRequest) args.push(value);
+    this.#inFlight++;
     this.#call(args, this.#consumeScript).then(
       (reply) => {
+        this.#inFlight--;
         let offset = 0;
         const expected = batch.reduce((sum, r) => sum + r.prepared.names.length * 4, 0);
         // The decisions, then Redis's time of the call: the receipt of every charge in it.
@@ -309,6 +314,7 @@ export class RedisStore implements RateLimitStore {
         }
       },
       (err: unknown) => {
+        this.#inFlight--;
         for (const request of batch) request.reject(err);
       },
     );

@@ -162,14 +162,14 @@ describe.skipIf(!hasRedis)('rateLimit() with RedisStore', () => {
     await store.consume('warm', one, 1); // the script is loaded (EVAL) before the batch
     sent.length = 0;
     const results = await Promise.all([
-      store.consume('a', one, 1),
-      store.consume('b', two, 2),
+      store.consume('a', one, 1), // nothing in flight: sent at once, alone
+      store.consume('b', two, 2), // the rest of the turn: one call
       store.consume('a', one, 3),
       store.consume('c', three, 1),
       store.consume('b', two, 2),
       store.consume('c', [sw], 0),
     ]);
-    expect(sent).toEqual(['EVALSHA']);
+    expect(sent).toEqual(['EVALSHA', 'EVALSHA']);
     const brief = (ds: Array<{ policy: string; allowed: boolean; remaining: number }>) =>
       ds.map((d) => [d.policy, d.allowed, d.remaining]);
     expect(results.map(brief)).toEqual([
@@ -191,6 +191,37 @@ describe.skipIf(!hasRedis)('rateLimit() with RedisStore', () => {
       ],
       [['sw', true, 3]],
     ]);
+  });
+
+  it('a lone decision is sent at once; those asked for while it travels go together', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: 6379 });
+    cleanups.push(async () => {
+      client.disconnect();
+    });
+    const sent: number[] = [];
+    const recording = {
+      call: (command: string, ...args: Array<string | number>) => {
+        // The number of requests in the call (ARGV[1], after the keys).
+        if (command === 'EVALSHA') sent.push(Number(args[2 + Number(args[1])]));
+        return client.call(command, ...args);
+      },
+    };
+    const store = new RedisStore({ client: recording, prefix: `${PREFIX}lone:` });
+    const p: Policy = { name: 'lone', limit: 100, windowMs: 60_000, algorithm: 'token-bucket' };
+    await store.consume('warm', [p], 1); // EVAL, so the script is loaded
+    const first = store.consume('k1', [p], 1);
+    // Sent in the same turn, not at its end: no setImmediate wait for a lone decision.
+    expect(sent).toEqual([1]);
+    const rest = [store.consume('k2', [p], 1), store.consume('k3', [p], 1)];
+    expect(sent).toEqual([1]);
+    await Promise.all([first, ...rest]);
+    expect(sent).toEqual([1, 2]);
+    // One after another (the way a lone client asks), each goes at once.
+    for (let i = 0; i < 3; i++) {
+      const pending = store.consume(`seq${i}`, [p], 1);
+      expect(sent).toHaveLength(3 + i);
+      await pending;
+    }
   });
 
   it('decides all policies of a request in one round trip', async () => {
