@@ -224,6 +224,44 @@ describe.skipIf(!hasRedis)('rateLimit() with RedisStore', () => {
     }
   });
 
+  it('reads token-bucket and fixed-window state written as text by an earlier version, on both paths of the script', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: 6379 });
+    cleanups.push(async () => {
+      client.disconnect();
+    });
+    const prefix = `${PREFIX}text:`;
+    const store = new RedisStore({ client, prefix });
+    const tb: Policy = { name: 'tb', limit: 5, windowMs: 60_000, algorithm: 'token-bucket' };
+    const fw: Policy = { name: 'fw', limit: 5, windowMs: 3_600_000, algorithm: 'fixed-window' };
+    const [seconds, micros] = (await client.time()) as [number, number];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const start = now - (now % fw.windowMs);
+    // Two units used in each, written as "level at until exp" / "start count until".
+    for (const k of ['alone', 'b1', 'b2']) {
+      await client.set(
+        `${prefix}{${k}}:tb:t`,
+        `${2 * 60_000} ${now} 0 ${now + 60_000}`,
+        'PX',
+        60_000,
+      );
+      await client.set(`${prefix}{${k}}:fw:f`, `${start} 2 0`, 'PX', 60_000);
+    }
+    const alone = await store.consume('alone', [tb], 1); // the short path
+    // The general loop: several policies, or another algorithm.
+    const b1 = await store.consume('b1', [tb, fw], 1);
+    const b2 = await store.consume('b2', [fw], 1);
+    expect(alone[0]).toMatchObject({ allowed: true, remaining: 2 });
+    expect(b1.map((d) => [d.allowed, d.remaining])).toEqual([
+      [true, 2],
+      [true, 2],
+    ]);
+    expect(b2[0]).toMatchObject({ allowed: true, remaining: 2 });
+    // Rewritten packed (marker byte 1), with a TTL.
+    const packed = await client.getBuffer(`${prefix}{alone}:tb:t`);
+    expect(packed?.[0]).toBe(1);
+    expect(await client.pttl(`${prefix}{alone}:tb:t`)).toBeGreaterThan(0);
+  });
+
   it('decides all policies of a request in one round trip', async () => {
     const client = new Redis({ host: '127.0.0.1', port: 6379 });
     cleanups.push(async () => {
