@@ -114,8 +114,9 @@ export function createLimiter(
     storeTimeoutMs,
     clock,
   } = config;
-  // A store that can give a charge back gets a receipt with each call (see `lateAnswer`).
-  const refunds = typeof store.refund === 'function';
+  // A store that can give a charge back gets a receipt with each call (see `lateAnswer`); a
+  // MemoryStore answers synchronously, so never late, and its calls need none.
+  const refunds = typeof store.refund === 'function' && !(store instanceof MemoryStore);
   const keyFn = typeof key === 'function' ? key : null;
   const byPrincipal = key === 'auto' || key === 'principal';
   const costFn = typeof cost === 'function' ? cost : null;
