@@ -8,7 +8,9 @@
 // and a promise is awaited (each library as the middleware would call it); warm-up first (it
 // also creates every key); contenders interleaved over several rounds; medians.
 //
-// Run alone: `npx tsx bench/decisions.ts` (BENCH_DECISION_ROUNDS, BENCH_DECISION_MS).
+// Run alone: `npx tsx bench/decisions.ts` (BENCH_DECISION_ROUNDS, BENCH_DECISION_MS;
+// BENCH_DECISION_STORES=redis or memory for those rows only; BENCH_DECISION_IN_FLIGHT=1 for the
+// Redis rows with one decision in flight instead of 64).
 
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +24,7 @@ import { connectRedis } from './lib/redis.js';
 import { formatInt, formatRatio, keySequence, markdownTable, median } from './lib/stats.js';
 
 export const KEY_COUNT = 10_000;
-export const IN_FLIGHT = 64;
+export const IN_FLIGHT = Number(process.env.BENCH_DECISION_IN_FLIGHT ?? 64);
 const WINDOW_MS = 60_000;
 
 export interface DecisionRow {
@@ -279,7 +281,8 @@ export async function runDecisions(
   const roundMs = options.roundMs ?? Number(process.env.BENCH_DECISION_MS ?? 1000);
   const log = options.log ?? (() => {});
   const prefix = `bench:${Date.now().toString(36)}${randomBytes(3).toString('hex')}:`;
-  const list = contenders(prefix);
+  const only = process.env.BENCH_DECISION_STORES;
+  const list = contenders(prefix).filter((c) => only === undefined || c.store === only);
   const rows: DecisionRow[] = list.map((c) => ({
     name: c.name,
     store: c.store,

@@ -12,6 +12,7 @@ export type {
   BasicOptions,
   BasicUser,
   BasicVerifier,
+  ConsumerHeaderOptions,
   CustomVerifier,
   JwtAlgorithm,
   JwtKeySource,
@@ -47,7 +48,13 @@ export type { MemoryStoreOptions } from './stores/memory-store.js';
 export { MemoryStore } from './stores/memory-store.js';
 export type { RedisStoreOptions } from './stores/redis-store.js';
 export { RedisStore } from './stores/redis-store.js';
-export type { Algorithm, Clock, Policy, RateLimitStore } from './stores/types.js';
+export type {
+  Algorithm,
+  ChargeReceipt,
+  Clock,
+  Policy,
+  RateLimitStore,
+} from './stores/types.js';
 export type {
   GatewayContext,
   GatewayEvent,

@@ -1,4 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RateLimitDecision } from './stores/types.js';
+
+// The store contract owns the decision's shape; it is re-exported here beside the request types.
+export type { RateLimitDecision } from './stores/types.js';
 
 /** How a principal was authenticated. */
 export type PrincipalType = 'apiKey' | 'jwt' | 'basic' | 'custom' | 'anonymous';
@@ -14,20 +18,6 @@ export interface Principal {
   /** Verified JWT claims (JWT principals only). */
   claims?: Record<string, unknown>;
   metadata?: Record<string, unknown>;
-}
-
-/** The outcome of one rate limit policy for one request. */
-export interface RateLimitDecision {
-  /** The policy's name, e.g. `'5-in-1m'`. */
-  policy: string;
-  allowed: boolean;
-  limit: number;
-  /** Units left after this request (0 when refused). */
-  remaining: number;
-  /** Milliseconds until the policy is fully replenished (its window resets). */
-  resetMs: number;
-  /** Milliseconds until a request of the same cost can succeed (0 when allowed). */
-  retryAfterMs: number;
 }
 
 /** The route a request matched, on `req.gateway.route`. */

@@ -11,7 +11,7 @@ import type { AuthOptions } from './options.js';
  * custom `verify`, tried in that order; the first strategy whose credentials
  * are present decides. Sets `req.gateway.principal`, answers 401/403 as
  * problem+json with `WWW-Authenticate`, strips the credential and sets
- * `X-Consumer-Id` / `X-Consumer-Scopes` for the upstream. Defaults:
+ * `X-Consumer-Id` / `X-Consumer-Scopes` / `X-Consumer-Type` for the upstream. Defaults:
  * `optional: false`, `scopes: []`, `forwardCredentials: false`.
  *
  * @example

@@ -53,7 +53,7 @@ export interface Authenticator {
   /** For routes without auth: removes credentials (unless `forwardCredentials`) and client-sent consumer headers. */
   stripCredentials(req: GatewayRequest): void;
   /** Lower-case header names the upstream receives the principal under. */
-  readonly consumerHeaders: { id: string; scopes: string };
+  readonly consumerHeaders: ConsumerHeaderNames;
   /** Aborts a running JWKS fetch. */
   close(): Promise<void>;
 }
@@ -96,9 +96,14 @@ export function createAuthenticator(
 
   const names: ConsumerHeaderNames = common.consumerHeaders;
   if (apiKey) {
-    const clash = [names.id, names.scopes, 'authorization', 'host', 'x-request-id'].includes(
-      apiKey.header,
-    );
+    const clash = [
+      names.id,
+      names.scopes,
+      names.type,
+      'authorization',
+      'host',
+      'x-request-id',
+    ].includes(apiKey.header);
     if (clash) {
       throw new GatewayConfigError(
         fieldPath(fieldPath(field, 'apiKey'), 'header'),
@@ -117,7 +122,7 @@ export function createAuthenticator(
 
   // Header names removed before a request goes on: the credentials this configuration reads
   // (never when forwardCredentials) and client-sent consumer headers.
-  const removedHeaders: string[] = [names.id, names.scopes];
+  const removedHeaders: string[] = [names.id, names.scopes, names.type];
   if (!forward && apiKey) removedHeaders.push(apiKey.header);
   if (!forward && stripAuthorization) removedHeaders.push('authorization');
   const removedHeaderSet: ReadonlySet<string> = new Set(removedHeaders);
@@ -327,7 +332,7 @@ export function createAuthenticator(
   return {
     step,
     defaultRequirement: common.requirement,
-    consumerHeaders: { id: names.id, scopes: names.scopes },
+    consumerHeaders: names,
     stripCredentials: stripRequest,
     async close() {
       jwt?.close();

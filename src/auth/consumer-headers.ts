@@ -42,11 +42,30 @@ export function encodeScopes(scopes: readonly string[]): string {
   return out;
 }
 
-/** Header names (lower-case) the upstream receives the principal under. */
+/**
+ * Header names (lower-case) the upstream receives the principal under: its id,
+ * its scopes and its kind (`apiKey`, `jwt`, `basic`, `custom`).
+ *
+ * @example
+ * const names: ConsumerHeaderNames = DEFAULT_CONSUMER_HEADERS;
+ */
 export interface ConsumerHeaderNames {
-  id: string;
-  scopes: string;
+  readonly id: string;
+  readonly scopes: string;
+  readonly type: string;
 }
+
+/**
+ * The default names: `x-consumer-id`, `x-consumer-scopes`, `x-consumer-type`.
+ *
+ * @example
+ * requestHeaderPlan(rules, DEFAULT_CONSUMER_HEADERS);
+ */
+export const DEFAULT_CONSUMER_HEADERS: ConsumerHeaderNames = Object.freeze({
+  id: 'x-consumer-id',
+  scopes: 'x-consumer-scopes',
+  type: 'x-consumer-type',
+});
 
 /** Removes client-sent copies of the consumer headers. */
 export function removeConsumerHeaders(
@@ -55,12 +74,13 @@ export function removeConsumerHeaders(
 ): void {
   if (headers[names.id] !== undefined) delete headers[names.id];
   if (headers[names.scopes] !== undefined) delete headers[names.scopes];
+  if (headers[names.type] !== undefined) delete headers[names.type];
 }
 
 /**
  * Replaces client-sent consumer headers by the principal's (an anonymous
  * principal sets none). `encoded` lets the API-key path reuse values encoded
- * at startup.
+ * at startup. The kind needs no encoding: it is one of four fixed tokens.
  */
 export function setConsumerHeaders(
   headers: IncomingHttpHeaders,
@@ -77,4 +97,5 @@ export function setConsumerHeaders(
     headers[names.id] = encodeHeaderValue(principal.id);
     headers[names.scopes] = encodeScopes(principal.scopes);
   }
+  headers[names.type] = principal.type;
 }

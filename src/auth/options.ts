@@ -9,6 +9,7 @@ import {
   rejectUnknownKeys,
 } from '../options.js';
 import type { GatewayEventListener, GatewayRequest, Principal } from '../types.js';
+import { type ConsumerHeaderNames, DEFAULT_CONSUMER_HEADERS } from './consumer-headers.js';
 
 /**
  * One API key: a consumer id and either the key itself or its `hashApiKey()`
@@ -194,8 +195,12 @@ export interface AuthOptions {
   scopes?: readonly string[];
   /** Default `false`: the credential is removed before the request is forwarded. */
   forwardCredentials?: boolean;
-  /** Header names the upstream receives the principal under. Default `x-consumer-id` / `x-consumer-scopes`. */
-  consumerHeaders?: { id?: string; scopes?: string };
+  /**
+   * Header names the upstream receives the principal under. Default `x-consumer-id`,
+   * `x-consumer-scopes` and `x-consumer-type` (the principal's kind: `apiKey`, `jwt`,
+   * `basic` or `custom`). Client-sent copies of these names are always removed.
+   */
+  consumerHeaders?: ConsumerHeaderOptions;
   /** Realm of the `WWW-Authenticate` challenges. Default `'api'`. */
   realm?: string;
   /** Standalone `authenticate()` only: `auth.*` events, and `request.completed` for the requests it answers (`createGateway` has its own). */
@@ -214,11 +219,28 @@ export interface AuthRequirement {
   scopes: readonly string[];
 }
 
+/**
+ * Renames the headers the upstream receives the principal under (`authenticate()`,
+ * `createGateway({ auth })`), or names those a `route()` without authentication strips.
+ * Each defaults to its `x-consumer-*` name.
+ *
+ * @example
+ * const names: ConsumerHeaderOptions = { id: 'X-User', scopes: 'X-User-Scopes', type: 'X-User-Kind' };
+ */
+export interface ConsumerHeaderOptions {
+  /** Default `x-consumer-id`. */
+  id?: string;
+  /** Default `x-consumer-scopes`. */
+  scopes?: string;
+  /** Default `x-consumer-type`. */
+  type?: string;
+}
+
 /** The options every strategy shares, validated. */
 export interface CommonAuthOptions {
   requirement: AuthRequirement;
   forwardCredentials: boolean;
-  consumerHeaders: { id: string; scopes: string };
+  consumerHeaders: ConsumerHeaderNames;
   realm: string;
   onEvent: GatewayEventListener | undefined;
 }
@@ -274,26 +296,44 @@ export function resolveCommonOptions(
       throw new GatewayConfigError('onEvent', 'must be a function');
     onEvent = raw.onEvent as GatewayEventListener;
   }
-  const headersField = fieldPath(field, 'consumerHeaders');
-  let id = 'x-consumer-id';
-  let scopesHeader = 'x-consumer-scopes';
-  if (raw.consumerHeaders !== undefined) {
-    const ch = expectObject(raw.consumerHeaders, headersField);
-    rejectUnknownKeys(ch, ['id', 'scopes'], headersField);
-    if (ch.id !== undefined) id = expectHeaderName(ch.id, `${headersField}.id`);
-    if (ch.scopes !== undefined)
-      scopesHeader = expectHeaderName(ch.scopes, `${headersField}.scopes`);
-    if (id === scopesHeader) {
-      throw new GatewayConfigError(headersField, 'id and scopes must be different header names');
-    }
-  }
+  const consumerHeaders = resolveConsumerHeaders(
+    raw.consumerHeaders,
+    fieldPath(field, 'consumerHeaders'),
+  );
   return {
     requirement: { optional, scopes },
     forwardCredentials,
-    consumerHeaders: { id, scopes: scopesHeader },
+    consumerHeaders,
     realm,
     onEvent,
   };
+}
+
+/**
+ * Validates `consumerHeaders` (`{ id?, scopes?, type? }`): HTTP header names,
+ * lower-cased, three different ones; the defaults for what is not given.
+ *
+ * @example
+ * resolveConsumerHeaders({ id: 'X-User' }, 'auth.consumerHeaders');
+ * // { id: 'x-user', scopes: 'x-consumer-scopes', type: 'x-consumer-type' }
+ */
+export function resolveConsumerHeaders(value: unknown, field: string): ConsumerHeaderNames {
+  if (value === undefined) return DEFAULT_CONSUMER_HEADERS;
+  const ch = expectObject(value, field);
+  rejectUnknownKeys(ch, ['id', 'scopes', 'type'], field);
+  const name = (key: 'id' | 'scopes' | 'type'): string =>
+    ch[key] === undefined
+      ? DEFAULT_CONSUMER_HEADERS[key]
+      : expectHeaderName(ch[key], `${field}.${key}`);
+  const names: ConsumerHeaderNames = Object.freeze({
+    id: name('id'),
+    scopes: name('scopes'),
+    type: name('type'),
+  });
+  if (names.id === names.scopes || names.id === names.type || names.scopes === names.type) {
+    throw new GatewayConfigError(field, 'id, scopes and type must be three different header names');
+  }
+  return names;
 }
 
 /** Scopes: RFC 6749 scope-tokens (printable ASCII without space, `"` or `\\`). */

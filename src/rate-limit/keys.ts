@@ -1,7 +1,8 @@
 /**
  * Client keys. Every key is namespaced by its kind so a principal id can
- * never collide with an address: `ip:203.0.113.7`, `ip:2001:db8:0:ab00/56`,
- * `id:alice`, `fn:<your value>`.
+ * never collide with an address, nor one kind of principal with another:
+ * `ip:203.0.113.7`, `ip:2001:db8:0:ab00/56`, `apiKey:alice`, `jwt:alice`,
+ * `basic:alice`, `custom:alice`, `fn:<your value>`.
  */
 
 /** The client address as the host app trusts it (see src/client-address.ts). */

@@ -3,7 +3,7 @@ import { createEmitter, type EmitEvent, isListening } from '../events.js';
 import type { InternalContext, Step } from '../pipeline.js';
 import { gatewayContext } from '../request-id.js';
 import { MemoryStore } from '../stores/memory-store.js';
-import { assertRateLimitStore, type RateLimitStore } from '../stores/types.js';
+import { assertRateLimitStore, type ChargeReceipt, type RateLimitStore } from '../stores/types.js';
 import type { GatewayContext, GatewayRequest, RateLimitDecision } from '../types.js';
 import { type PolicySet, retryAfterSeconds, setRateLimitHeaders } from './headers.js';
 import { clientAddress, ipKey } from './keys.js';
@@ -49,8 +49,12 @@ interface Waiting {
   readonly gw: GatewayContext;
   readonly set: PolicySet;
   readonly routeName: string | undefined;
+  /** What was asked of the store, to give the charge back if it answers too late. */
+  readonly key: string;
+  readonly cost: number;
+  readonly receipt: ChargeReceipt | undefined;
   /**
-   * `performance.now()` after which the store counts as failed; `Infinity` until the end of the
+   * `clock()` after which the store counts as failed; `Infinity` until the end of the
    * event-loop turn the request was asked in (see `stampDeadlines`).
    */
   deadline: number;
@@ -98,8 +102,21 @@ export function createLimiter(
     store = owned;
   }
 
-  const { defaultSet, plans, key, ipv6Prefix, cost, headers, skip, onStoreError, storeTimeoutMs } =
-    config;
+  const {
+    defaultSet,
+    plans,
+    key,
+    ipv6Prefix,
+    cost,
+    headers,
+    skip,
+    onStoreError,
+    storeTimeoutMs,
+    clock,
+  } = config;
+  // A store that can give a charge back gets a receipt with each call (see `lateAnswer`); a
+  // MemoryStore answers synchronously, so never late, and its calls need none.
+  const refunds = typeof store.refund === 'function' && !(store instanceof MemoryStore);
   const keyFn = typeof key === 'function' ? key : null;
   const byPrincipal = key === 'auto' || key === 'principal';
   const costFn = typeof cost === 'function' ? cost : null;
@@ -115,7 +132,10 @@ export function createLimiter(
     }
     if (byPrincipal) {
       const principal = gw.principal;
-      if (principal !== undefined && principal.type !== 'anonymous') return `id:${principal.id}`;
+      // Namespaced by kind: a JWT `sub` never shares a budget with an API key `id` of the same text.
+      if (principal !== undefined && principal.type !== 'anonymous') {
+        return `${principal.type}:${principal.id}`;
+      }
     }
     return ipKey(clientAddress(req), ipv6Prefix);
   }
@@ -206,9 +226,11 @@ export function createLimiter(
   // (a burst on a cold process, a GC pause, a descheduled core) must not turn answers that are
   // already on their way into failures, which with onStoreError 'allow' would admit more than
   // the limit. So a request's clock starts at the end of the event-loop turn it was asked in
-  // (when a batching store such as RedisStore has sent it), and a request whose time is up is
-  // failed only after one more I/O poll, which reads any answer that arrived while the process
-  // was busy (timers run before the poll phase of the same loop iteration).
+  // (by then a store has sent it: RedisStore sends a lone decision at once and batches the rest
+  // of a busy turn from setImmediate, so the clock never starts before the request was sent),
+  // and a request whose time is up is failed only after one more I/O poll, which reads any
+  // answer that arrived while the process was busy (timers run before the poll phase of the
+  // same loop iteration).
   let oldest: Waiting | null = null;
   let newest: Waiting | null = null;
   /** The first request whose deadline is not stamped yet (all after it are unstamped too). */
@@ -231,7 +253,7 @@ export function createLimiter(
 
   function stampDeadlines(): void {
     stampQueued = false;
-    const deadline = performance.now() + storeTimeoutMs;
+    const deadline = clock() + storeTimeoutMs;
     for (let w = unstamped; w !== null; w = w.next) w.deadline = deadline;
     unstamped = null;
     if (timer === null && expiredAt < 0) armTimer();
@@ -239,14 +261,14 @@ export function createLimiter(
 
   function armTimer(): void {
     if (oldest === null || oldest.deadline === Number.POSITIVE_INFINITY) return;
-    const delay = Math.ceil(oldest.deadline - performance.now());
+    const delay = Math.ceil(oldest.deadline - clock());
     timer = setTimeout(sweep, Math.max(delay, 1));
     timer.unref();
   }
 
   function sweep(): void {
     timer = null;
-    const now = performance.now();
+    const now = clock();
     if (oldest !== null && oldest.deadline <= now) {
       expiredAt = now;
       setImmediate(failExpired);
@@ -270,8 +292,34 @@ export function createLimiter(
     armTimer();
   }
 
+  /**
+   * The store answered a request that was already answered as a store failure (past
+   * `storeTimeout`). If that answer charged it, the charge is given back (SPEC §8): the
+   * client was refused with 503, or let through uncounted, and must not pay for it later.
+   * A failing refund is dropped: the store was failing anyway.
+   */
+  function lateAnswer(w: Waiting, decisions: RateLimitDecision[]): void {
+    const receipt = w.receipt;
+    if (receipt === undefined || w.cost === 0) return;
+    if (!isDecisionArray(decisions, w.set.policies.length)) return;
+    for (let i = 0; i < decisions.length; i++) {
+      if ((decisions[i] as RateLimitDecision).allowed !== true) return; // refused: nothing charged
+    }
+    try {
+      const done = store.refund?.(w.key, w.set.policies, w.cost, receipt);
+      if (done != null && typeof (done as Promise<void>).then === 'function') {
+        (done as Promise<void>).then(undefined, ignore);
+      }
+    } catch {
+      // Dropped, as a rejection is.
+    }
+  }
+
   function decided(w: Waiting, decisions: RateLimitDecision[]): void {
-    if (w.settled) return;
+    if (w.settled) {
+      lateAnswer(w, decisions);
+      return;
+    }
     unlink(w);
     try {
       if (!isDecisionArray(decisions, w.set.policies.length)) {
@@ -310,6 +358,9 @@ export function createLimiter(
     set: PolicySet,
     pending: Promise<RateLimitDecision[]>,
     routeName: string | undefined,
+    clientKey: string,
+    units: number,
+    receipt: ChargeReceipt | undefined,
   ): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       const w: Waiting = {
@@ -318,6 +369,9 @@ export function createLimiter(
         gw,
         set,
         routeName,
+        key: clientKey,
+        cost: units,
+        receipt,
         deadline: Number.POSITIVE_INFINITY,
         resolve,
         reject,
@@ -354,8 +408,9 @@ export function createLimiter(
         }
       }
       let result: RateLimitDecision[] | Promise<RateLimitDecision[]>;
+      const receipt: ChargeReceipt | undefined = refunds ? { value: undefined } : undefined;
       try {
-        result = store.consume(clientKey, set.policies, units);
+        result = store.consume(clientKey, set.policies, units, receipt);
       } catch (err) {
         return storeFailed(req, res, gw, err, routeName, set);
       }
@@ -382,7 +437,7 @@ export function createLimiter(
           set,
         );
       }
-      return settle(req, res, gw, set, result, routeName);
+      return settle(req, res, gw, set, result, routeName, clientKey, units, receipt);
     };
 
   return {
@@ -393,3 +448,5 @@ export function createLimiter(
     },
   };
 }
+
+function ignore(): void {}

@@ -9,7 +9,12 @@ import {
   isPlainObject,
   rejectUnknownKeys,
 } from '../options.js';
-import { type Algorithm, assertRateLimitStore, type RateLimitStore } from '../stores/types.js';
+import {
+  type Algorithm,
+  assertRateLimitStore,
+  type Clock,
+  type RateLimitStore,
+} from '../stores/types.js';
 import type { GatewayEventListener, GatewayRequest } from '../types.js';
 import { compilePolicySet, type HeadersMode, type PolicySet } from './headers.js';
 import { ALGORITHMS, type PolicyOptions, rejectDuplicateNames, resolvePolicy } from './policy.js';
@@ -72,6 +77,11 @@ export interface RateLimitOptions {
   storeTimeout?: Duration;
   /** Structured events (`ratelimit.*`, and `request.completed` for the requests it answers); for standalone use. */
   onEvent?: GatewayEventListener;
+  /**
+   * The clock `storeTimeout` is measured with, in milliseconds, monotonic. Default
+   * `performance.now()`. Injectable for tests, like the stores' `clock`.
+   */
+  clock?: Clock;
 }
 
 /**
@@ -92,6 +102,7 @@ export interface ResolvedRateLimitOptions {
   readonly skip: RequestFunction<boolean> | null;
   readonly onStoreError: 'allow' | 'deny';
   readonly storeTimeoutMs: number;
+  readonly clock: Clock;
   readonly onEvent: GatewayEventListener | undefined;
   /** Warnings to emit as `config.warning` events. */
   readonly warnings: ReadonlyArray<{ field: string; message: string }>;
@@ -113,6 +124,7 @@ const OPTION_KEYS = [
   'onStoreError',
   'storeTimeout',
   'onEvent',
+  'clock',
 ] as const;
 
 const HEADERS_MODES = ['draft', 'legacy', 'both'] as const;
@@ -247,6 +259,9 @@ export function resolveRateLimitOptions(
       ? undefined
       : expectFunction<GatewayEventListener>(options.onEvent, at('onEvent'));
 
+  const clock =
+    options.clock === undefined ? monotonicNow : expectFunction<Clock>(options.clock, at('clock'));
+
   return {
     defaultSet,
     plans,
@@ -258,7 +273,13 @@ export function resolveRateLimitOptions(
     skip,
     onStoreError,
     storeTimeoutMs,
+    clock,
     onEvent,
     warnings,
   };
+}
+
+/** The default limiter clock (a wrapper: Node's `performance.now` needs its receiver). */
+function monotonicNow(): number {
+  return performance.now();
 }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { type ConsumerHeaderNames, DEFAULT_CONSUMER_HEADERS } from '../auth/consumer-headers.js';
 import { clientAddress } from '../client-address.js';
 import type { GatewayRequest } from '../types.js';
 import { connectionNamed, deleteAll, HOP_BY_HOP_REQUEST } from './hop-by-hop.js';
@@ -109,16 +110,17 @@ export interface RequestHeaderPlan {
 }
 
 /**
- * Builds a route's header plan once. Consumer headers default to `x-consumer-id` / `x-consumer-scopes`.
+ * Builds a route's header plan once. Consumer headers default to `x-consumer-id`,
+ * `x-consumer-scopes` and `x-consumer-type`.
  *
  * @example
- * requestHeaderPlan(rules, { id: 'x-user', scopes: 'x-user-scopes' }).skipWithoutPrincipal.has('x-user'); // true
+ * requestHeaderPlan(rules, { id: 'x-user', scopes: 'x-user-scopes', type: 'x-user-type' }).skipWithoutPrincipal.has('x-user'); // true
  */
 export function requestHeaderPlan(
   rules: ResolvedHeaderRules,
-  consumerHeaders: { id: string; scopes: string } | undefined,
+  consumerHeaders: ConsumerHeaderNames | undefined,
 ): RequestHeaderPlan {
-  const consumer = consumerHeaders ?? { id: 'x-consumer-id', scopes: 'x-consumer-scopes' };
+  const consumer = consumerHeaders ?? DEFAULT_CONSUMER_HEADERS;
   // `remove` cannot take a body's framing away: an unframed body would be read as the next request.
   const remove = [...rules.remove].filter((name) => !FRAMING_HEADERS.has(name));
   const skip = new Set([
@@ -127,7 +129,11 @@ export function requestHeaderPlan(
     ...GATEWAY_SET_HEADERS,
     ...remove,
   ]);
-  const consumerNames = [consumer.id.toLowerCase(), consumer.scopes.toLowerCase()];
+  const consumerNames = [
+    consumer.id.toLowerCase(),
+    consumer.scopes.toLowerCase(),
+    consumer.type.toLowerCase(),
+  ];
   return {
     skip,
     skipWithoutPrincipal: new Set([...skip, ...consumerNames]),

@@ -1,5 +1,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Options as HpmOptions } from 'http-proxy-middleware';
+import type { ConsumerHeaderNames } from '../auth/consumer-headers.js';
+import { type ConsumerHeaderOptions, resolveConsumerHeaders } from '../auth/options.js';
 import { type Duration, parseDuration } from '../duration.js';
 import { GatewayConfigError } from '../errors.js';
 import {
@@ -147,6 +149,13 @@ export interface RouteOptions {
   headers?: { request?: HeaderRules; response?: HeaderRules };
   /** Passed through to http-proxy-middleware (see {@link RouteProxyOptions}). */
   proxy?: RouteProxyOptions;
+  /**
+   * The consumer header names, as `authenticate()`'s `consumerHeaders`: client-sent copies
+   * are removed unless an `authenticate()` earlier in the chain set them (a principal is on
+   * `req.gateway`). Default `x-consumer-id`, `x-consumer-scopes`, `x-consumer-type`. In
+   * `createGateway` the routes use `auth.consumerHeaders` instead.
+   */
+  consumerHeaders?: ConsumerHeaderOptions;
   /** Event listener for a standalone `route()`: `proxy.*` and `request.completed` (the gateway uses its own `onEvent`). */
   onEvent?: GatewayEventListener;
 }
@@ -197,6 +206,8 @@ export interface ResolvedRouteOptions {
   requestHeaders: ResolvedHeaderRules;
   responseHeaders: ResolvedHeaderRules;
   proxy: RouteProxyOptions;
+  /** `undefined` when not given (the gateway's auth names, else the defaults, apply). */
+  consumerHeaders: ConsumerHeaderNames | undefined;
   onEvent: GatewayEventListener | undefined;
 }
 
@@ -215,6 +226,7 @@ const ROUTE_KEYS = [
   'websocket',
   'headers',
   'proxy',
+  'consumerHeaders',
 ] as const;
 
 /** Passed through to http-proxy-middleware as they are. */
@@ -353,6 +365,10 @@ export function resolveRouteOptions(
     requestHeaders: resolveHeaderRules(headers.request, at('headers.request')),
     responseHeaders: resolveHeaderRules(headers.response, at('headers.response')),
     proxy: resolveProxyOptions(options.proxy, at('proxy')),
+    consumerHeaders:
+      options.consumerHeaders === undefined
+        ? undefined
+        : resolveConsumerHeaders(options.consumerHeaders, at('consumerHeaders')),
     onEvent:
       options.onEvent === undefined
         ? undefined

@@ -1,4 +1,6 @@
 import type { ServerResponse } from 'node:http';
+import type { ConsumerHeaderNames } from '../auth/consumer-headers.js';
+import { GatewayConfigError } from '../errors.js';
 import { createEmitter, isListening } from '../events.js';
 import type { InternalContext } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
@@ -70,14 +72,15 @@ export interface CompiledRoute {
 /**
  * What compileRoute needs from the gateway besides the options: the gateway's
  * {@link Upstreams} (the route's targets, agents and send queue come from it)
- * and its consumer header names (default `x-consumer-id` / `x-consumer-scopes`).
+ * and its consumer header names (default `x-consumer-id`, `x-consumer-scopes`
+ * and `x-consumer-type`).
  *
  * @example
  * const ctx: RouteContext = { emit, sendProblem, upstreams, consumerHeaders: authenticator.consumerHeaders };
  */
 export type RouteContext = InternalContext & {
   upstreams: Upstreams;
-  consumerHeaders?: { id: string; scopes: string } | undefined;
+  consumerHeaders?: ConsumerHeaderNames | undefined;
 };
 
 /**
@@ -128,7 +131,16 @@ class Route implements CompiledRoute {
       options.rewrite === undefined
         ? null
         : compileRewrite(options.rewrite, options.path, at('rewrite'));
-    this.headerPlan = requestHeaderPlan(options.requestHeaders, ctx.consumerHeaders);
+    if (ctx.consumerHeaders !== undefined && options.consumerHeaders !== undefined) {
+      throw new GatewayConfigError(
+        at('consumerHeaders'),
+        "the gateway's routes use the names of auth.consumerHeaders; set them there",
+      );
+    }
+    this.headerPlan = requestHeaderPlan(
+      options.requestHeaders,
+      ctx.consumerHeaders ?? options.consumerHeaders,
+    );
     // Last: its upstreams open agents, so everything that can throw has been checked.
     this.proxy = new RouteProxy(options, ctx, ctx.upstreams.forRoute(options));
   }
@@ -222,7 +234,9 @@ class Route implements CompiledRoute {
  * Routing and proxying as one middleware: judges the path (400/431 for what
  * may not be forwarded), matches it relative to the mount point with the
  * methods and host, and forwards a match to the target(s); anything else goes
- * to `next()` untouched. See {@link RouteOptions} for every option and its default.
+ * to `next()` untouched. Client-sent consumer headers (`consumerHeaders`, default
+ * `X-Consumer-Id` / `-Scopes` / `-Type`) are removed unless an `authenticate()` before it
+ * set them. See {@link RouteOptions} for every option and its default.
  *
  * @example
  * app.use('/api', route({

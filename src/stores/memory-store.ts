@@ -1,13 +1,13 @@
 import { expectFunction, expectInteger, expectObject, rejectUnknownKeys } from '../options.js';
-import { fixedWindowDecide, fixedWindowStart } from '../rate-limit/algorithms/fixed-window.js';
-import { SlidingLog, slidingWindowDecide } from '../rate-limit/algorithms/sliding-window.js';
+import { fixedWindowDecide, fixedWindowStart } from './algorithms/fixed-window.js';
+import { SlidingLog, slidingWindowDecide } from './algorithms/sliding-window.js';
 import {
   tokenBucketDecide,
   tokenBucketLevel,
+  tokenBucketRefund,
   tokenBucketTtl,
-} from '../rate-limit/algorithms/token-bucket.js';
-import type { RateLimitDecision } from '../types.js';
-import type { Clock, Policy, RateLimitStore } from './types.js';
+} from './algorithms/token-bucket.js';
+import type { ChargeReceipt, Clock, Policy, RateLimitDecision, RateLimitStore } from './types.js';
 
 /**
  * Options of {@link MemoryStore}.
@@ -118,8 +118,14 @@ export class MemoryStore implements RateLimitStore {
   /**
    * Decides every policy for `key` at once; charges all of them or none.
    * Synchronous. Throws `TypeError` on a policy with an unknown algorithm.
+   * A charge writes its time into `receipt` (for {@link MemoryStore.refund}).
    */
-  consume(key: string, policies: readonly Policy[], cost: number): RateLimitDecision[] {
+  consume(
+    key: string,
+    policies: readonly Policy[],
+    cost: number,
+    receipt?: ChargeReceipt,
+  ): RateLimitDecision[] {
     // A direct Date.now() call is one the JIT can lower; an injected clock is called as given.
     const now = this.realClock ? Date.now() : this.clock();
     if (policies !== this.lastPolicies) this.resolve(policies);
@@ -133,9 +139,10 @@ export class MemoryStore implements RateLimitStore {
       const slot = table.slots.get(key) ?? NONE;
       if (slot !== NONE) this.touch(slot);
       if (kinds[0] === TOKEN_BUCKET)
-        return this.consumeTokenBucket(key, table, slot, policy, now, cost);
+        return this.consumeTokenBucket(key, table, slot, policy, now, cost, receipt);
       const decision = this.decide(slot, policy, kinds[0] as number, now, cost);
       if (decision.allowed) {
+        if (receipt !== undefined) receipt.value = now;
         this.charge(
           slot === NONE ? this.allocate(key, table) : slot,
           policy,
@@ -172,6 +179,7 @@ export class MemoryStore implements RateLimitStore {
         }
       }
     } else {
+      if (receipt !== undefined) receipt.value = now;
       for (let i = 0; i < n; i++) {
         let slot = scratch[i] as number;
         if (slot === NONE) slot = this.allocate(key, tables[i] as Table);
@@ -192,6 +200,7 @@ export class MemoryStore implements RateLimitStore {
     policy: Policy,
     now: number,
     cost: number,
+    receipt: ChargeReceipt | undefined,
   ): RateLimitDecision[] {
     const { limit, windowMs } = policy;
     let at = slot * STRIDE;
@@ -201,6 +210,7 @@ export class MemoryStore implements RateLimitStore {
         : tokenBucketLevel(this.num[at] as number, this.num[at + 1] as number, limit, now);
     const decision = tokenBucketDecide(policy.name, limit, windowMs, level, cost);
     if (decision.allowed) {
+      if (receipt !== undefined) receipt.value = now;
       if (slot === NONE) at = this.allocate(key, table) * STRIDE;
       this.writeTokenBucket(at, level + cost * windowMs, now, limit);
     }
@@ -336,6 +346,51 @@ export class MemoryStore implements RateLimitStore {
     this.logs[slot] = null;
     this.free.push(slot);
     this.count--;
+  }
+
+  /**
+   * Gives back the charge `consume(key, policies, cost, receipt)` made: a token bucket
+   * gets `cost × window` back (never more than it holds now), a fixed window `cost` if the
+   * charge was in its current window, a sliding log loses the entries stamped with the
+   * charge's time. Synchronous; at most once per receipt. A counter forgotten since
+   * (`reset`, eviction, expiry) has nothing to give back.
+   */
+  refund(key: string, policies: readonly Policy[], cost: number, receipt: ChargeReceipt): void {
+    const chargedAt = receipt.value;
+    if (typeof chargedAt !== 'number' || !(cost > 0)) return;
+    const now = this.clock();
+    if (policies !== this.lastPolicies) this.resolve(policies);
+    const tables = this.lastTables;
+    const kinds = this.lastKinds;
+    const num = this.num;
+    for (let i = 0; i < policies.length; i++) {
+      const slot = (tables[i] as Table).slots.get(key);
+      if (slot === undefined) continue;
+      const { limit, windowMs } = policies[i] as Policy;
+      const at = slot * STRIDE;
+      const kind = kinds[i];
+      if (kind === TOKEN_BUCKET) {
+        const level = tokenBucketRefund(
+          num[at] as number,
+          num[at + 1] as number,
+          limit,
+          windowMs,
+          now,
+          cost,
+        );
+        num[at] = level;
+        num[at + 2] = (num[at + 1] as number) + tokenBucketTtl(level, limit);
+      } else if (kind === FIXED_WINDOW) {
+        if (num[at] === fixedWindowStart(chargedAt, windowMs)) {
+          num[at + 1] = Math.max((num[at + 1] as number) - cost, 0);
+        }
+      } else {
+        const log = this.logs[slot];
+        if (log != null && log.remove(chargedAt, cost) > 0 && log.trim(now - windowMs) > 0) {
+          num[at + 2] = log.newest() + windowMs;
+        }
+      }
+    }
   }
 
   /** Forgets `key` under every policy. */

@@ -1,14 +1,18 @@
 import { GatewayConfigError } from '../errors.js';
 import { expectFunction, expectObject, expectString, rejectUnknownKeys } from '../options.js';
-import type { RateLimitDecision } from '../types.js';
 import {
   adaptRedisClient,
   type RedisClientKind,
   type RedisClientLike,
   type SendCommand,
 } from './redis-client.js';
-import { CONSUME_SCRIPT, CONSUME_SCRIPT_SHA } from './redis-script.js';
-import type { Policy, RateLimitStore } from './types.js';
+import {
+  CONSUME_SCRIPT,
+  CONSUME_SCRIPT_SHA,
+  REFUND_SCRIPT,
+  REFUND_SCRIPT_SHA,
+} from './redis-script.js';
+import type { ChargeReceipt, Policy, RateLimitDecision, RateLimitStore } from './types.js';
 
 /**
  * Options of {@link RedisStore}: a client (`ioredis` client or `Cluster`,
@@ -78,8 +82,17 @@ interface Pending {
   key: string;
   prepared: PreparedPolicies;
   cost: number;
+  /** Gets Redis's time of the call when it charged (for refund). */
+  receipt: ChargeReceipt | undefined;
   resolve(decisions: RateLimitDecision[]): void;
   reject(err: unknown): void;
+}
+
+/** A Lua script as one store sends it: by SHA once this store has sent it whole. */
+interface Script {
+  readonly source: string;
+  readonly sha: string;
+  loaded: boolean;
 }
 
 /**
@@ -123,6 +136,10 @@ function toNumber(value: unknown): number {
   return typeof value === 'number' ? value : Number(value);
 }
 
+function isAllowed(decision: RateLimitDecision): boolean {
+  return decision.allowed;
+}
+
 function isNoScript(err: unknown): boolean {
   const message = err instanceof Error ? err.message : String(err);
   return message.includes('NOSCRIPT');
@@ -149,10 +166,17 @@ export class RedisStore implements RateLimitStore {
   readonly #send: SendCommand;
   readonly #prefix: string;
   readonly #prepared = new WeakMap<readonly Policy[], PreparedPolicies>();
-  #scriptLoaded = false;
+  readonly #consumeScript: Script = {
+    source: CONSUME_SCRIPT,
+    sha: CONSUME_SCRIPT_SHA,
+    loaded: false,
+  };
+  readonly #refundScript: Script = { source: REFUND_SCRIPT, sha: REFUND_SCRIPT_SHA, loaded: false };
   /** Single-node clients batch; clusters cannot (a call's keys must share one slot). */
   readonly #batching: boolean;
   #queue: Pending[] = [];
+  /** Consume script calls sent and not answered yet. */
+  #inFlight = 0;
 
   constructor(options: RedisStoreOptions) {
     const opts = expectObject(options, 'RedisStore');
@@ -197,27 +221,30 @@ export class RedisStore implements RateLimitStore {
 
   /**
    * Decides and charges every policy for `key` in one atomic script call.
-   * With a single-node client, decisions asked for in the same event-loop
-   * turn travel together in one call (still one round trip each, fewer script
-   * runs): the batch is sent from `setImmediate`, so behind an HTTP server every
-   * request whose data arrived in the same poll phase shares it (a
-   * `process.nextTick` flush sent each request on its own).
+   * With a single-node client, a decision asked for while no call is in flight
+   * is sent at once (batching costs nothing when there is nothing to batch);
+   * decisions asked for while one is travel together in one call (still one
+   * round trip each, fewer script runs), sent from `setImmediate`, so behind an
+   * HTTP server every request whose data arrived in the same poll phase shares
+   * it (a `process.nextTick` flush sent each request on its own).
    */
-  consume(key: string, policies: readonly Policy[], cost: number): Promise<RateLimitDecision[]> {
-    let prepared = this.#prepared.get(policies);
-    if (prepared === undefined) {
-      prepared = prepare(policies);
-      this.#prepared.set(policies, prepared);
-    }
+  consume(
+    key: string,
+    policies: readonly Policy[],
+    cost: number,
+    receipt?: ChargeReceipt,
+  ): Promise<RateLimitDecision[]> {
+    const prepared = this.#prepare(policies);
     return new Promise<RateLimitDecision[]>((resolve, reject) => {
       const request: Pending = {
         key,
-        prepared: prepared as PreparedPolicies,
+        prepared,
         cost,
+        receipt,
         resolve,
         reject,
       };
-      if (!this.#batching) {
+      if (!this.#batching || (this.#inFlight === 0 && this.#queue.length === 0)) {
         this.#run([request]);
         return;
       }
@@ -233,6 +260,15 @@ export class RedisStore implements RateLimitStore {
     this.#queue = [];
     this.#run(batch);
   };
+
+  #prepare(policies: readonly Policy[]): PreparedPolicies {
+    let prepared = this.#prepared.get(policies);
+    if (prepared === undefined) {
+      prepared = prepare(policies);
+      this.#prepared.set(policies, prepared);
+    }
+    return prepared;
+  }
 
   #run(batch: Pending[]): void {
     // KEYS: per request its index and policy keys. ARGV: R, S, each distinct policy set once,
@@ -255,28 +291,38 @@ export class RedisStore implements RateLimitStore {
     args.push(String(batch.length), String(sets.length));
     for (const set of sets) for (const value of set.argv) args.push(value);
     for (const value of perRequest) args.push(value);
-    this.#call(args).then(
+    this.#inFlight++;
+    this.#call(args, this.#consumeScript).then(
       (reply) => {
+        this.#inFlight--;
         let offset = 0;
         const expected = batch.reduce((sum, r) => sum + r.prepared.names.length * 4, 0);
-        if (!Array.isArray(reply) || reply.length !== expected) {
+        // The decisions, then Redis's time of the call: the receipt of every charge in it.
+        if (!Array.isArray(reply) || reply.length !== expected + 1) {
           const err = new Error('RedisStore: unexpected reply from the rate limit script');
           for (const request of batch) request.reject(err);
           return;
         }
+        const chargedAt = toNumber(reply[expected]);
         for (const request of batch) {
-          request.resolve(decisionsOf(reply, offset, request.prepared));
+          const decisions = decisionsOf(reply, offset, request.prepared);
           offset += request.prepared.names.length * 4;
+          if (request.receipt !== undefined && decisions.every(isAllowed)) {
+            request.receipt.value = chargedAt;
+          }
+          request.resolve(decisions);
         }
       },
       (err: unknown) => {
+        this.#inFlight--;
         for (const request of batch) request.reject(err);
       },
     );
   }
 
-  async #call(args: string[]): Promise<unknown> {
-    if (this.#scriptLoaded) {
+  /** Sends `args` (`EVALSHA <sha> …`) for `script`, as EVAL the first time and after NOSCRIPT. */
+  async #call(args: string[], script: Script): Promise<unknown> {
+    if (script.loaded) {
       try {
         return await this.#send(args);
       } catch (err) {
@@ -286,10 +332,40 @@ export class RedisStore implements RateLimitStore {
     // First call, or the script was flushed: EVAL caches it on that server; EVALSHA from then on.
     const evalArgs = args.slice();
     evalArgs[0] = 'EVAL';
-    evalArgs[1] = CONSUME_SCRIPT;
+    evalArgs[1] = script.source;
     const reply = await this.#send(evalArgs);
-    this.#scriptLoaded = true;
+    script.loaded = true;
     return reply;
+  }
+
+  /**
+   * Gives back the charge `consume(key, policies, cost, receipt)` made, in one atomic
+   * script on Redis's clock (`EVALSHA`, re-sent on `NOSCRIPT`): a token bucket gets
+   * `cost × window` back (never more than it holds now), a fixed window `cost` if the
+   * charge was in its current window, a sliding log loses the entries that charge added
+   * (they carry its time). Keys keep their TTLs. At most once per receipt.
+   */
+  async refund(
+    key: string,
+    policies: readonly Policy[],
+    cost: number,
+    receipt: ChargeReceipt,
+  ): Promise<void> {
+    const chargedAt = receipt.value;
+    if (typeof chargedAt !== 'number' || !(cost > 0)) return;
+    const prepared = this.#prepare(policies);
+    const head = `${this.#prefix}{${key}`;
+    const args: string[] = [
+      'EVALSHA',
+      REFUND_SCRIPT_SHA,
+      String(1 + prepared.suffixes.length),
+      `${head}}`,
+    ];
+    for (const suffix of prepared.suffixes) args.push(head + suffix);
+    args.push(String(chargedAt), String(cost));
+    // prepared.argv is the number of policies, then code, limit and window per policy.
+    for (const value of prepared.argv) args.push(value);
+    await this.#call(args, this.#refundScript);
   }
 
   /** Forgets `key` under every policy (all its keys, found through its index set). */

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Algorithm, Policy, RateLimitStore } from '../../src/stores/types.js';
+import type { Algorithm, ChargeReceipt, Policy, RateLimitStore } from '../../src/stores/types.js';
 import type { RateLimitDecision } from '../../src/types.js';
 import { awayFromMinuteBoundary } from '../helpers/minute-boundary.js';
 
@@ -35,8 +35,24 @@ export function runStoreConformance(label: string, open: () => Promise<StoreHarn
     let harness: StoreHarness;
     let n = 0;
     const freshKey = (tag: string) => `ip:conf-${tag}-${process.pid}-${Date.now()}-${n++}`;
-    const consume = async (key: string, policies: Policy[], cost = 1) =>
-      await harness.store.consume(key, policies, cost);
+    const consume = async (key: string, policies: Policy[], cost = 1, receipt?: ChargeReceipt) =>
+      await harness.store.consume(key, policies, cost, receipt);
+    /** Consumes with a fresh receipt; resolves with the decisions and the receipt. */
+    const charge = async (key: string, policies: Policy[], cost = 1) => {
+      const receipt: ChargeReceipt = {};
+      const decisions = await consume(key, policies, cost, receipt);
+      return { decisions, receipt };
+    };
+    const refund = async (
+      key: string,
+      policies: Policy[],
+      cost: number,
+      receipt: ChargeReceipt,
+    ) => {
+      const store = harness.store;
+      if (store.refund === undefined) throw new Error('this store has no refund');
+      await store.refund(key, policies, cost, receipt);
+    };
 
     beforeAll(async () => {
       harness = await open();
@@ -141,6 +157,71 @@ export function runStoreConformance(label: string, open: () => Promise<StoreHarn
         expect(db).toMatchObject({ allowed: true, remaining: 1 });
       });
 
+      it('refund gives a charge back exactly: the budget is as if the request had not come', async () => {
+        const key = freshKey('refund');
+        const p = policy(algorithm, 5, 60_000);
+        await consume(key, [p]);
+        const { decisions, receipt } = await charge(key, [p], 2);
+        expect(decisions[0]).toMatchObject({ allowed: true, remaining: 2 });
+        expect(receipt.value).toBeDefined();
+        await refund(key, [p], 2, receipt);
+        // 1 of 5 spent: a cost of 4 fits exactly, and nothing more.
+        expect((await consume(key, [p], 4))[0]).toMatchObject({ allowed: true, remaining: 0 });
+        expect((await consume(key, [p], 1))[0]?.allowed).toBe(false);
+      });
+
+      it('refund of every charge leaves a full budget, and never goes below empty', async () => {
+        const key = freshKey('refund-all');
+        const p = policy(algorithm, 3, 60_000);
+        const charges = [];
+        for (let i = 0; i < 3; i++) charges.push(await charge(key, [p]));
+        expect((await consume(key, [p]))[0]?.allowed).toBe(false);
+        for (const { receipt } of charges) await refund(key, [p], 1, receipt);
+        // A receipt given back twice gives nothing more: still exactly 3.
+        await refund(key, [p], 1, charges[0]?.receipt as ChargeReceipt);
+        expect((await consume(key, [p], 3))[0]).toMatchObject({ allowed: true, remaining: 0 });
+        expect((await consume(key, [p], 1))[0]?.allowed).toBe(false);
+      });
+
+      it('refund gives back every policy of the request, and an empty receipt gives nothing', async () => {
+        const key = freshKey('refund-multi');
+        const a = policy(algorithm, 2, 60_000, 'refund-a');
+        const b = policy(algorithm, 4, 60_000, 'refund-b');
+        const { receipt } = await charge(key, [a, b]);
+        await consume(key, [a, b]);
+        await refund(key, [a, b], 1, receipt);
+        await refund(key, [a, b], 1, {}); // nothing charged under this receipt
+        expect((await consume(key, [a, b])).map((d) => [d.allowed, d.remaining])).toEqual([
+          [true, 0],
+          [true, 2],
+        ]);
+        expect((await consume(key, [a]))[0]?.allowed).toBe(false);
+      });
+
+      it('refund after reset creates no credit: the budget stays the limit', async () => {
+        const key = freshKey('refund-reset');
+        const p = policy(algorithm, 2, 60_000);
+        const { receipt } = await charge(key, [p]);
+        await harness.store.reset(key);
+        await refund(key, [p], 1, receipt);
+        expect((await consume(key, [p], 2))[0]).toMatchObject({ allowed: true, remaining: 0 });
+        expect((await consume(key, [p]))[0]?.allowed).toBe(false);
+      });
+
+      it('refund keeps the TTLs of the keys it changes', async () => {
+        if (!harness.ttls) return;
+        const key = freshKey('refund-ttl');
+        const p = policy(algorithm, 5, 30_000, 'refund-ttl');
+        const { receipt } = await charge(key, [p], 2);
+        await refund(key, [p], 1, receipt);
+        const ttls = await harness.ttls(key);
+        expect(ttls.length).toBeGreaterThanOrEqual(1);
+        for (const ttl of ttls) {
+          expect(ttl).toBeGreaterThan(0);
+          expect(ttl).toBeLessThanOrEqual(60_000);
+        }
+      });
+
       it('sets a TTL on every key it writes', async () => {
         if (!harness.ttls) return;
         const key = freshKey('ttl');
@@ -208,6 +289,47 @@ export function runStoreConformance(label: string, open: () => Promise<StoreHarn
         expect(admitted.length).toBeGreaterThanOrEqual(6);
       },
     );
+
+    it(
+      'fixed window: refund gives back only a charge of the window still current',
+      TIMING,
+      async () => {
+        const key = freshKey('refund-window');
+        const p = policy('fixed-window', 2, 400);
+        const { decisions, receipt } = await charge(key, [p]);
+        await sleep((decisions[0]?.resetMs ?? 0) + 20); // the next window
+        await consume(key, [p], 2);
+        await refund(key, [p], 1, receipt); // from the window before: not this one's
+        expect((await consume(key, [p]))[0]?.allowed).toBe(false);
+      },
+    );
+
+    it('sliding window: refund removes the very entries the charge added', TIMING, async () => {
+      const key = freshKey('refund-slide');
+      const p = policy('sliding-window', 2, 1_000);
+      const first = await charge(key, [p]);
+      await sleep(250);
+      await consume(key, [p]);
+      await refund(key, [p], 1, first.receipt);
+      expect((await consume(key, [p]))[0]).toMatchObject({ allowed: true, remaining: 0 });
+      const [refused] = await consume(key, [p]);
+      expect(refused?.allowed).toBe(false);
+      // The entry left is the second charge's (250 ms younger than the first's): had the
+      // refund taken it instead, the wait would end about 250 ms sooner.
+      expect(refused?.retryAfterMs).toBeGreaterThan(850);
+    });
+
+    it('token bucket: refund gives back no more than the bucket still holds', TIMING, async () => {
+      const key = freshKey('refund-drained');
+      // One unit per 100 ms; a cost of 3 has drained by 300 ms.
+      const p = policy('token-bucket', 4, 400);
+      const { receipt } = await charge(key, [p], 3);
+      await sleep(350);
+      await refund(key, [p], 3, receipt);
+      // Drained already, nothing to give: a full bucket of 4, not more.
+      expect((await consume(key, [p], 4))[0]).toMatchObject({ allowed: true, remaining: 0 });
+      expect((await consume(key, [p], 1))[0]?.allowed).toBe(false);
+    });
 
     it('several policies are all-or-nothing: a refused request charges none of them', async () => {
       const key = freshKey('multi');

@@ -205,6 +205,7 @@ describe('createAuthenticator for routes without auth', () => {
         authorization: 'Bearer some.token.here',
         'x-consumer-id': 'mallory',
         'x-consumer-scopes': 'admin',
+        'x-consumer-type': 'apiKey',
         'x-other': 'kept',
       },
     });
@@ -215,6 +216,7 @@ describe('createAuthenticator for routes without auth', () => {
     expect(seen.headers.authorization).toBeUndefined();
     expect(seen.headers['x-consumer-id']).toBeUndefined();
     expect(seen.headers['x-consumer-scopes']).toBeUndefined();
+    expect(seen.headers['x-consumer-type']).toBeUndefined();
     expect(seen.headers['x-other']).toBe('kept');
   });
 });

@@ -5,7 +5,7 @@ import { createLimiter } from '../../src/rate-limit/limiter.js';
 import type { RateLimitOptions } from '../../src/rate-limit/options.js';
 import { rateLimit } from '../../src/rate-limit/rate-limit.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
-import type { RateLimitStore } from '../../src/stores/types.js';
+import type { ChargeReceipt, RateLimitStore } from '../../src/stores/types.js';
 import type {
   GatewayEvent,
   GatewayMiddleware,
@@ -410,6 +410,61 @@ describe('store failures', () => {
     }
     expect(h.reached.map((r) => r.url)).toEqual(['/ok-1', '/ok-2']);
     expect(h.events.filter((e) => e.type === 'ratelimit.store_error')).toHaveLength(2);
+  });
+
+  it('a late answer that charged a request already failed is given back through refund (SPEC §8)', {
+    retry: 2,
+  }, async () => {
+    const memory = new MemoryStore();
+    open.push(() => memory.close());
+    let delayMs = 150;
+    const consumed: ChargeReceipt[] = [];
+    const refunded: Array<{ key: string; cost: number; receipt: ChargeReceipt }> = [];
+    const store: RateLimitStore = {
+      consume: (key, policies, cost, receipt) => {
+        if (receipt) consumed.push(receipt);
+        return new Promise((resolve) =>
+          setTimeout(() => resolve(memory.consume(key, policies, cost, receipt)), delayMs),
+        );
+      },
+      reset: (key) => memory.reset(key),
+      refund: (key, policies, cost, receipt) => {
+        refunded.push({ key, cost, receipt });
+        memory.refund(key, policies, cost, receipt);
+      },
+    };
+    const h = await start(5, {
+      limit: 3,
+      window: '1m',
+      key: () => 'one',
+      cost: 1,
+      store,
+      storeTimeout: 50,
+      onStoreError: 'deny',
+    });
+    // Both answered 503 at 50 ms; the store charges them at 150 ms.
+    expect(await Promise.all([get(h), get(h)]).then((rs) => rs.map((r) => r.status))).toEqual([
+      503, 503,
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(refunded).toHaveLength(2);
+    expect(refunded.map((r) => [r.key, r.cost])).toEqual([
+      ['fn:one', 1],
+      ['fn:one', 1],
+    ]);
+    // The very receipts consume was given, filled in by the store.
+    expect(refunded.map((r) => r.receipt)).toEqual(consumed.slice(0, 2));
+    expect(refunded.every((r, i) => r.receipt === consumed[i])).toBe(true);
+    delayMs = 0;
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await get(h)).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(h.reached).toHaveLength(3);
+    // A late answer that refused charged nothing: nothing to give back.
+    delayMs = 150;
+    expect((await get(h)).status).toBe(503);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(refunded).toHaveLength(2);
   });
 
   it('a store answering the wrong number of decisions is a store failure', async () => {

@@ -12,9 +12,14 @@ import { type GatewayProcess, startGatewayProcess } from '../helpers/gateway-pro
 import { type Host, startHost } from '../helpers/host.js';
 import { awayFromMinuteBoundary } from '../helpers/minute-boundary.js';
 import { requireRedis, uniquePrefix } from '../helpers/redis.js';
+import { requireRedisServer } from '../helpers/redis-cluster.js';
+import { startRedisServer } from '../helpers/redis-server.js';
 import { closedPort } from '../helpers/upstream.js';
 
 const hasRedis = await requireRedis('rateLimit with RedisStore');
+const hasServer = await requireRedisServer(
+  'rateLimit with RedisStore: SCRIPT FLUSH on a server of its own',
+);
 const PREFIX = uniquePrefix('rl-redis');
 
 let admin: Redis;
@@ -157,14 +162,14 @@ describe.skipIf(!hasRedis)('rateLimit() with RedisStore', () => {
     await store.consume('warm', one, 1); // the script is loaded (EVAL) before the batch
     sent.length = 0;
     const results = await Promise.all([
-      store.consume('a', one, 1),
-      store.consume('b', two, 2),
+      store.consume('a', one, 1), // nothing in flight: sent at once, alone
+      store.consume('b', two, 2), // the rest of the turn: one call
       store.consume('a', one, 3),
       store.consume('c', three, 1),
       store.consume('b', two, 2),
       store.consume('c', [sw], 0),
     ]);
-    expect(sent).toEqual(['EVALSHA']);
+    expect(sent).toEqual(['EVALSHA', 'EVALSHA']);
     const brief = (ds: Array<{ policy: string; allowed: boolean; remaining: number }>) =>
       ds.map((d) => [d.policy, d.allowed, d.remaining]);
     expect(results.map(brief)).toEqual([
@@ -186,6 +191,75 @@ describe.skipIf(!hasRedis)('rateLimit() with RedisStore', () => {
       ],
       [['sw', true, 3]],
     ]);
+  });
+
+  it('a lone decision is sent at once; those asked for while it travels go together', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: 6379 });
+    cleanups.push(async () => {
+      client.disconnect();
+    });
+    const sent: number[] = [];
+    const recording = {
+      call: (command: string, ...args: Array<string | number>) => {
+        // The number of requests in the call (ARGV[1], after the keys).
+        if (command === 'EVALSHA') sent.push(Number(args[2 + Number(args[1])]));
+        return client.call(command, ...args);
+      },
+    };
+    const store = new RedisStore({ client: recording, prefix: `${PREFIX}lone:` });
+    const p: Policy = { name: 'lone', limit: 100, windowMs: 60_000, algorithm: 'token-bucket' };
+    await store.consume('warm', [p], 1); // EVAL, so the script is loaded
+    const first = store.consume('k1', [p], 1);
+    // Sent in the same turn, not at its end: no setImmediate wait for a lone decision.
+    expect(sent).toEqual([1]);
+    const rest = [store.consume('k2', [p], 1), store.consume('k3', [p], 1)];
+    expect(sent).toEqual([1]);
+    await Promise.all([first, ...rest]);
+    expect(sent).toEqual([1, 2]);
+    // One after another (the way a lone client asks), each goes at once.
+    for (let i = 0; i < 3; i++) {
+      const pending = store.consume(`seq${i}`, [p], 1);
+      expect(sent).toHaveLength(3 + i);
+      await pending;
+    }
+  });
+
+  it('reads token-bucket and fixed-window state written as text by an earlier version, on both paths of the script', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: 6379 });
+    cleanups.push(async () => {
+      client.disconnect();
+    });
+    const prefix = `${PREFIX}text:`;
+    const store = new RedisStore({ client, prefix });
+    const tb: Policy = { name: 'tb', limit: 5, windowMs: 60_000, algorithm: 'token-bucket' };
+    const fw: Policy = { name: 'fw', limit: 5, windowMs: 3_600_000, algorithm: 'fixed-window' };
+    const [seconds, micros] = (await client.time()) as [number, number];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const start = now - (now % fw.windowMs);
+    // Two units used in each, written as "level at until exp" / "start count until".
+    for (const k of ['alone', 'b1', 'b2']) {
+      await client.set(
+        `${prefix}{${k}}:tb:t`,
+        `${2 * 60_000} ${now} 0 ${now + 60_000}`,
+        'PX',
+        60_000,
+      );
+      await client.set(`${prefix}{${k}}:fw:f`, `${start} 2 0`, 'PX', 60_000);
+    }
+    const alone = await store.consume('alone', [tb], 1); // the short path
+    // The general loop: several policies, or another algorithm.
+    const b1 = await store.consume('b1', [tb, fw], 1);
+    const b2 = await store.consume('b2', [fw], 1);
+    expect(alone[0]).toMatchObject({ allowed: true, remaining: 2 });
+    expect(b1.map((d) => [d.allowed, d.remaining])).toEqual([
+      [true, 2],
+      [true, 2],
+    ]);
+    expect(b2[0]).toMatchObject({ allowed: true, remaining: 2 });
+    // Rewritten packed (marker byte 1), with a TTL.
+    const packed = await client.getBuffer(`${prefix}{alone}:tb:t`);
+    expect(packed?.[0]).toBe(1);
+    expect(await client.pttl(`${prefix}{alone}:tb:t`)).toBeGreaterThan(0);
   });
 
   it('decides all policies of a request in one round trip', async () => {
@@ -210,28 +284,34 @@ describe.skipIf(!hasRedis)('rateLimit() with RedisStore', () => {
     expect(sent).toEqual(['EVAL', 'EVALSHA', 'EVALSHA', 'EVALSHA']);
   });
 
-  it('recovers when the script cache is flushed mid-run (SCRIPT FLUSH), keeping the counts', async () => {
-    const client = new Redis({ host: '127.0.0.1', port: 6379 });
-    cleanups.push(async () => {
-      client.disconnect();
-    });
-    const store = new RedisStore({ client, prefix: `${PREFIX}flush:` });
-    const { h } = await host({
-      limit: 6,
-      window: '1m',
-      store,
-      onStoreError: 'deny',
-      storeTimeout: '5s',
-    });
-    for (let i = 0; i < 3; i++) expect((await fetch(h.url)).status).toBe(200);
-    await admin.script('FLUSH');
-    const statuses = await Promise.all(
-      Array.from({ length: 6 }, () => fetch(h.url).then((r) => r.status)),
-    );
-    expect(statuses.filter((s) => s === 200)).toHaveLength(3);
-    expect(statuses.filter((s) => s === 429)).toHaveLength(3);
-    expect(statuses).not.toContain(503);
-  });
+  // SCRIPT FLUSH is server-wide: it runs on a redis-server of this test's own, never on 6379.
+  it.skipIf(!hasServer)(
+    'recovers when the script cache is flushed mid-run (SCRIPT FLUSH), keeping the counts',
+    async () => {
+      const server = await startRedisServer();
+      const client = new Redis({ host: server.host, port: server.port });
+      cleanups.push(async () => {
+        client.disconnect();
+        await server.stop();
+      });
+      const store = new RedisStore({ client, prefix: `${PREFIX}flush:` });
+      const { h } = await host({
+        limit: 6,
+        window: '1m',
+        store,
+        onStoreError: 'deny',
+        storeTimeout: '5s',
+      });
+      for (let i = 0; i < 3; i++) expect((await fetch(h.url)).status).toBe(200);
+      await client.script('FLUSH');
+      const statuses = await Promise.all(
+        Array.from({ length: 6 }, () => fetch(h.url).then((r) => r.status)),
+      );
+      expect(statuses.filter((s) => s === 200)).toHaveLength(3);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(3);
+      expect(statuses).not.toContain(503);
+    },
+  );
 
   it('runs on Redis time: a host clock far off changes nothing', async () => {
     const client = new Redis({ host: '127.0.0.1', port: 6379 });

@@ -116,7 +116,11 @@ describe('the API-key step', () => {
   });
 
   it('exposes its consumer header names and default requirement', () => {
-    expect(auth.consumerHeaders).toEqual({ id: 'x-consumer-id', scopes: 'x-consumer-scopes' });
+    expect(auth.consumerHeaders).toEqual({
+      id: 'x-consumer-id',
+      scopes: 'x-consumer-scopes',
+      type: 'x-consumer-type',
+    });
     expect(auth.defaultRequirement).toEqual({ optional: false, scopes: [] });
   });
 });

@@ -1,15 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  fixedWindowDecide,
-  fixedWindowStart,
-} from '../../src/rate-limit/algorithms/fixed-window.js';
-import { SlidingLog, slidingWindowDecide } from '../../src/rate-limit/algorithms/sliding-window.js';
+import { fixedWindowDecide, fixedWindowStart } from '../../src/stores/algorithms/fixed-window.js';
+import { SlidingLog, slidingWindowDecide } from '../../src/stores/algorithms/sliding-window.js';
 import {
   tokenBucketDecide,
   tokenBucketLevel,
+  tokenBucketRefund,
   tokenBucketTtl,
-} from '../../src/rate-limit/algorithms/token-bucket.js';
+} from '../../src/stores/algorithms/token-bucket.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import type { Algorithm, Policy } from '../../src/stores/types.js';
 
@@ -98,11 +96,43 @@ describe('sliding window log', () => {
     expect(d).toMatchObject({ allowed: false, retryAfterMs: 150, resetMs: 250 });
   });
 
-  it('records never go back in time', () => {
+  it('stamps each entry with its own time, kept in order should the clock step back', () => {
     const log = new SlidingLog();
     log.record(500, 1);
-    log.record(400, 1);
-    expect(log.times).toEqual([500, 500]);
+    log.record(400, 2);
+    log.record(450, 1);
+    expect(log.times).toEqual([400, 400, 450, 500]);
+  });
+
+  it('remove takes out exactly the entries of one stamp, at most cost of them', () => {
+    const log = new SlidingLog();
+    log.record(100, 2);
+    log.record(200, 3);
+    log.record(300, 1);
+    expect(log.remove(200, 2)).toBe(2);
+    expect(log.times).toEqual([100, 100, 200, 300]);
+    expect(log.remove(200, 5)).toBe(1);
+    expect(log.remove(250, 1)).toBe(0);
+    expect(log.times).toEqual([100, 100, 300]);
+    // Entries already trimmed away are not there to remove.
+    log.trim(100);
+    expect(log.remove(100, 2)).toBe(0);
+    expect(log.trim(100)).toBe(1);
+  });
+});
+
+describe('token bucket refund', () => {
+  it('gives back cost × window, never more than the bucket holds now', () => {
+    // Three units charged at t=0 in a 5-per-minute bucket: level 180_000 unit·ms.
+    expect(tokenBucketRefund(180_000, 0, 5, 60_000, 0, 1)).toBe(120_000);
+    expect(tokenBucketRefund(180_000, 0, 5, 60_000, 0, 3)).toBe(0);
+    // 30 s later 150_000 unit·ms have drained: 30_000 left, all of it is given back for cost 1.
+    expect(tokenBucketRefund(180_000, 0, 5, 60_000, 30_000, 1)).toBe(150_000);
+    expect(
+      tokenBucketLevel(tokenBucketRefund(180_000, 0, 5, 60_000, 30_000, 1), 0, 5, 30_000),
+    ).toBe(0);
+    // An empty bucket gets nothing back.
+    expect(tokenBucketRefund(60_000, 0, 5, 60_000, 20_000, 1)).toBe(60_000);
   });
 });
 

@@ -86,6 +86,11 @@ describe('rateLimit options', () => {
     fails({ limit: 5, window: '1m', storeTimeout: 0 }, 'storeTimeout', /duration/);
     fails({ limit: 5, window: '1m', store: {} }, 'store', /consume/);
     fails({ limit: 5, window: '1m', store: { consume() {} } }, 'store', /reset/);
+    fails(
+      { limit: 5, window: '1m', store: { consume() {}, reset() {}, refund: 1 } as never },
+      'store',
+      /refund, when present, must be a method/,
+    );
     fails({ limit: 5, window: '1m', plans: { pro: { limit: 5 } } }, 'plans.pro.window', /required/);
     fails({ limit: 5, window: '1m', plans: { pro: [] } }, 'plans.pro', /non-empty/);
     fails({ limit: 5, window: '1m', plans: { pro: 5 } }, 'plans.pro', /limit, window/);

@@ -3,7 +3,7 @@ import { createClient, createCluster } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { GatewayConfigError } from '../../src/errors.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis-store.js';
-import type { Policy } from '../../src/stores/types.js';
+import type { ChargeReceipt, Policy } from '../../src/stores/types.js';
 
 /** The hash tag Redis Cluster hashes: the text between the first '{' and the next '}'. */
 function hashTag(key: string): string {
@@ -58,7 +58,8 @@ describe('RedisStore construction', () => {
     const store = new RedisStore({
       sendCommand: async (...args) => {
         calls.push(args);
-        return [1, 4, 12_000, 0, 1, 9, 100, 0];
+        // Per policy allowed, remaining, resetMs, retryAfterMs; then Redis's time of the call.
+        return [1, 4, 12_000, 0, 1, 9, 100, 0, 1_700_000_000_123];
       },
       prefix: 'p:',
     });
@@ -66,7 +67,9 @@ describe('RedisStore construction', () => {
       { name: '5-in-1m', limit: 5, windowMs: 60_000, algorithm: 'token-bucket' },
       { name: 'daily', limit: 10, windowMs: 86_400_000, algorithm: 'fixed-window' },
     ];
-    const decisions = await store.consume('id:al}ice{x', policies, 1);
+    const receipt: ChargeReceipt = {};
+    const decisions = await store.consume('id:al}ice{x', policies, 1, receipt);
+    expect(receipt.value).toBe(1_700_000_000_123);
     expect(decisions).toEqual([
       {
         policy: '5-in-1m',
@@ -90,6 +93,42 @@ describe('RedisStore construction', () => {
     expect(new Set(keys.map(hashTag)).size).toBe(1);
     await store.close();
     expect(calls).toHaveLength(1);
+  });
+
+  it('refund sends one script call on the same keys, naming the charge by its receipt', async () => {
+    const calls: string[][] = [];
+    const store = new RedisStore({
+      sendCommand: async (...args) => {
+        calls.push(args);
+        return args[0] === 'EVAL' && args[1]?.includes('LREM') ? 1 : [1, 1, 1, 0, 1, 1, 1, 0, 7];
+      },
+      prefix: 'p:',
+    });
+    const policies: Policy[] = [
+      { name: 'tb', limit: 5, windowMs: 60_000, algorithm: 'token-bucket' },
+      { name: 'sw', limit: 3, windowMs: 1_000, algorithm: 'sliding-window' },
+    ];
+    const receipt: ChargeReceipt = {};
+    await store.consume('k', policies, 2, receipt);
+    await store.refund('k', policies, 2, receipt);
+    await store.refund('k', policies, 2, receipt);
+    // An empty receipt (nothing charged) sends nothing.
+    await store.refund('k', policies, 2, {});
+    expect(calls.map((c) => c[0])).toEqual(['EVAL', 'EVAL', 'EVALSHA']);
+    const [, , numKeys, ...rest] = calls[1] as string[];
+    expect(rest.slice(0, Number(numKeys))).toEqual(['p:{k}', 'p:{k}:tb:t', 'p:{k}:sw:s']);
+    expect(rest.slice(Number(numKeys))).toEqual([
+      '7',
+      '2',
+      '2',
+      't',
+      '5',
+      '60000',
+      's',
+      '3',
+      '1000',
+    ]);
+    expect(calls[2]?.slice(2)).toEqual(calls[1]?.slice(2));
   });
 
   it('rejects a malformed script reply instead of inventing decisions', async () => {

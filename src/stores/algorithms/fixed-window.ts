@@ -1,4 +1,4 @@
-import type { RateLimitDecision } from '../../types.js';
+import type { RateLimitDecision } from '../types.js';
 
 /**
  * Fixed window arithmetic, shared by MemoryStore and mirrored by RedisStore's

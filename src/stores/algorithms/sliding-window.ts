@@ -1,4 +1,4 @@
-import type { RateLimitDecision } from '../../types.js';
+import type { RateLimitDecision } from '../types.js';
 
 /**
  * Sliding window arithmetic over an exact log: one timestamp per admitted
@@ -86,11 +86,40 @@ export class SlidingLog {
     return this.times[this.times.length - 1 - index] ?? 0;
   }
 
-  /** Appends `cost` entries at `now` (never before the newest, should the clock step back). */
+  /**
+   * Adds `cost` entries stamped `now`: appended, or (should the clock have stepped back)
+   * inserted where they keep the log in order. Each entry is stamped exactly `now`, so a
+   * refund can name the entries a charge added by its time.
+   */
   record(now: number, cost: number): void {
     const times = this.times;
-    const newest = times.length > this.head ? (times[times.length - 1] as number) : now;
-    const at = Math.max(now, newest);
-    for (let i = 0; i < cost; i++) times.push(at);
+    const end = times.length;
+    if (end === this.head || (times[end - 1] as number) <= now) {
+      for (let i = 0; i < cost; i++) times.push(now);
+      return;
+    }
+    let at = end;
+    while (at > this.head && (times[at - 1] as number) > now) at--;
+    const later = times.splice(at);
+    for (let i = 0; i < cost; i++) times.push(now);
+    for (let i = 0; i < later.length; i++) times.push(later[i] as number);
+  }
+
+  /**
+   * Removes up to `cost` live entries stamped `stamp` (the ones a charge at that time
+   * added; entries of one stamp are interchangeable). Returns how many were removed.
+   *
+   * @example
+   * log.record(now, 2); log.remove(now, 2); // 2
+   */
+  remove(stamp: number, cost: number): number {
+    const times = this.times;
+    let last = times.length;
+    while (last > this.head && (times[last - 1] as number) > stamp) last--;
+    let first = last;
+    while (first > this.head && last - first < cost && times[first - 1] === stamp) first--;
+    const removed = last - first;
+    if (removed > 0) times.splice(first, removed);
+    return removed;
   }
 }

@@ -1,4 +1,4 @@
-import type { RateLimitDecision } from '../../types.js';
+import type { RateLimitDecision } from '../types.js';
 
 /**
  * Token bucket arithmetic (GCRA-style, O(1) state), shared by MemoryStore and
@@ -69,4 +69,25 @@ export function tokenBucketDecide(
  */
 export function tokenBucketTtl(level: number, limit: number): number {
   return Math.ceil(level / limit);
+}
+
+/**
+ * The stored level after giving back a charge of `cost`: `cost * windowMs` less whatever
+ * of it has drained by `now` (never below empty). The state keeps its `at`: subtracting
+ * from the level stored at `at` gives the same bucket at `now` as subtracting from the
+ * drained level, since the amount never exceeds what is left.
+ *
+ * @example
+ * tokenBucketRefund(3 * 60_000, 0, 5, 60_000, 0, 1); // 120_000: one unit given back
+ */
+export function tokenBucketRefund(
+  level: number,
+  at: number,
+  limit: number,
+  windowMs: number,
+  now: number,
+  cost: number,
+): number {
+  const left = tokenBucketLevel(level, at, limit, now);
+  return level - Math.min(cost * windowMs, left);
 }
