@@ -5,7 +5,8 @@ export default defineConfig({
   entry: { index: 'src/index.ts', metrics: 'src/metrics/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
-  sourcemap: true,
+  // No source maps: they would point at sources the package does not ship.
+  sourcemap: false,
   clean: true,
   target: 'node22',
   platform: 'node',
