@@ -7,6 +7,9 @@
 // The file runs in order: first without a tracer provider (the gateway does no tracing work and
 // forwards a client's trace headers byte for byte), then with one registered after the gateways
 // were built, then without again after `trace.disable()`.
+
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   context,
   propagation,
@@ -30,10 +33,11 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createGateway, type GatewayMiddleware, route } from '../../src/index.js';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createGateway, type GatewayMiddleware, handleUpgrades, route } from '../../src/index.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { rawGet, rawRequest } from '../helpers/raw-http.js';
-import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { closedPort, closeServer, startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN = '00f067aa0ba902b7';
@@ -421,6 +425,52 @@ describe('OpenTelemetry with standalone route() and a refused request', () => {
     expect(readable(serverSpanList[0]).attributes['http.route']).toBe('/private/:id');
     expect(clientSpans()).toEqual([]);
     expect(upstream.received).toEqual([]);
+  });
+});
+
+describe('OpenTelemetry and a WebSocket tunnel', () => {
+  it('makes the handshake a CLIENT span that ends with the upstream’s 101, its context sent upstream', async () => {
+    trace.setGlobalTracerProvider(provider); // a no-op when it is registered already
+    const handshakes: IncomingHttpHeaders[] = [];
+    const wsServer = createServer();
+    const wss = new WebSocketServer({ server: wsServer });
+    wss.on('connection', (socket, req) => {
+      handshakes.push(req.headers);
+      socket.send('hello');
+    });
+    await new Promise<void>((resolve) => wsServer.listen(0, '127.0.0.1', resolve));
+    const wsPort = (wsServer.address() as AddressInfo).port;
+    const gateway = track(
+      createGateway({
+        routes: [{ path: '/chat', target: `http://127.0.0.1:${wsPort}`, websocket: true }],
+      }),
+    );
+    const h = await host((app) => app.use(gateway));
+    const stop = handleUpgrades(h.server, h.app);
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${h.port}/chat`, {
+        headers: { traceparent: CALLER_TRACEPARENT },
+      });
+      const first = await new Promise<string>((resolve, reject) => {
+        ws.once('message', (data) => resolve(data.toString()));
+        ws.once('error', reject);
+      });
+      expect(first).toBe('hello');
+      const [span] = await waitForClientSpans(1);
+      expect(span?.name).toBe('GET');
+      expect(span?.attributes['http.response.status_code']).toBe(101);
+      expect(span?.status).toEqual({ code: SpanStatusCode.UNSET });
+      expect(span?.parentSpanContext?.spanId).toBe(CALLER_SPAN);
+      expect(handshakes[0]?.traceparent).toBe(
+        `00-${CALLER_TRACE}-${span?.spanContext().spanId}-01`,
+      );
+      ws.terminate();
+    } finally {
+      stop();
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await closeServer(wsServer);
+    }
   });
 });
 
