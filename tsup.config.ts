@@ -11,5 +11,7 @@ export default defineConfig({
   target: 'node22',
   platform: 'node',
   splitting: false,
-  shims: false,
+  // `import.meta.url` in the CommonJS build (src/tracing/tracing.ts finds the optional
+  // @opentelemetry/api from the file's own location in both builds).
+  shims: true,
 });

@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import { RedisStore as RateLimitRedisStore, type RedisReply } from 'rate-limit-redis';
 import { answerCpuQueries, exitWithParent, report } from './lib/children.js';
 import { BENCH_KEY, NEVER_REACHED_LIMIT, OTHER_KEYS } from './lib/constants.js';
+import { startTracing } from './lib/otel.js';
 import { firstLine, loadMetrics, loadPortcullis, Unavailable } from './lib/portcullis.js';
 import { connectRedis } from './lib/redis.js';
 import { isScenarioName, type ScenarioName } from './lib/scenarios.js';
@@ -98,6 +99,7 @@ async function build(scenario: ScenarioName): Promise<Built> {
     }
     case 'portcullis':
     case 'portcullis+metrics':
+    case 'portcullis+otel':
     case 'portcullis-redis': {
       const { createGateway, RedisStore } = await loadPortcullis();
       // Subscribed before the gateway exists, as an app would do at startup; the same gateway
@@ -105,6 +107,8 @@ async function build(scenario: ScenarioName): Promise<Built> {
       const metrics =
         scenario === 'portcullis+metrics' ? (await loadMetrics()).prometheusMetrics() : null;
       if (metrics) app.get('/metrics', metrics.handler);
+      // Likewise registered at startup, before the gateway; the same gateway otherwise.
+      const tracing = scenario === 'portcullis+otel' ? startTracing() : null;
       let redis: Redis | null = null;
       let store: InstanceType<typeof RedisStore> | undefined;
       if (scenario === 'portcullis-redis') {
@@ -126,6 +130,7 @@ async function build(scenario: ScenarioName): Promise<Built> {
         app,
         close: async () => {
           await metrics?.close();
+          await tracing?.close();
           await gateway.close();
           await store?.close?.();
           await redis?.quit();

@@ -25,6 +25,7 @@ import { type CompiledRoute, compileRoute, type RouteMatch } from './route/route
 import { Upstreams } from './route/upstreams.js';
 import { MemoryStore } from './stores/memory-store.js';
 import { assertRateLimitStore, type RateLimitStore } from './stores/types.js';
+import { traceServerRoute } from './tracing/server-route.js';
 import type {
   GatewayEventListener,
   GatewayMiddleware,
@@ -183,6 +184,7 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
           if (match === null) continue;
           if (route.compiled.allowsMethod(req.method ?? 'GET')) {
             if (record !== null) record.route = route.compiled.label;
+            traceServerRoute(route.compiled.template);
             route.run(req, res, next, match);
             return;
           }

@@ -245,6 +245,7 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
     const pcRedis = summaries.get('portcullis-redis');
     const handRedis = summaries.get('hand-composed-redis');
     const pcMetrics = summaries.get('portcullis+metrics');
+    const pcOtel = summaries.get('portcullis+otel');
     targets.push(
       pc && hand
         ? {
@@ -313,6 +314,14 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
             verdict: 'n/a',
           },
       cpuView('portcullis+metrics', pcMetrics, 'portcullis', pc, 0.9),
+      // Issue 14 sets no figure for tracing: its cost is reported, not judged.
+      {
+        what: 'portcullis+otel req/s vs portcullis (a CLIENT span per request, all sampled)',
+        goal: 'reported',
+        measured:
+          pcOtel && pc ? `${formatRatio(pcOtel.rps / pc.rps)}${pairedRange(pcOtel, pc)}` : '–',
+        verdict: 'n/a',
+      },
     );
   }
 

@@ -6,6 +6,7 @@ export const SCENARIOS = [
   'hand-composed',
   'portcullis',
   'portcullis+metrics',
+  'portcullis+otel',
   'hand-composed-redis',
   'portcullis-redis',
 ] as const;
@@ -52,6 +53,13 @@ export const SCENARIO_INFO: Record<ScenarioName, ScenarioInfo> = {
   'portcullis+metrics': {
     description:
       'portcullis with prometheusMetrics() subscribed (portcullis/metrics, a prom-client Registry; /metrics mounted, not scraped)',
+    checksKey: true,
+    upstreamPath: '/hello',
+    usesRedis: false,
+  },
+  'portcullis+otel': {
+    description:
+      'portcullis with an OpenTelemetry SDK registered (@opentelemetry/sdk-trace, every span sampled, batch processor, an exporter that drops the batches): a CLIENT span per request, its traceparent sent upstream',
     checksKey: true,
     upstreamPath: '/hello',
     usesRedis: false,

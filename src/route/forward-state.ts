@@ -1,4 +1,5 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestTrace } from '../tracing/upstream-spans.js';
 import type { GatewayRequest } from '../types.js';
 import type { UpstreamTarget } from './targets.js';
 import type { UpstreamFailure } from './upstream-errors.js';
@@ -59,6 +60,8 @@ export interface ForwardState {
   attempt: number;
   /** performance.now() when the current attempt started, when events are listened to, else 0. */
   attemptStartedAt: number;
+  /** The request's OpenTelemetry tracing (a CLIENT span per attempt), or null when it is not traced. */
+  trace: RequestTrace | null;
   /** A re-sent parsed body (a body parser ran before), or null to stream `req`. */
   readonly body: Buffer | null;
   /** The request has no body to stream, or it is held in `body`: it can be sent again. */

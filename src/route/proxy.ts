@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { isListening } from '../events.js';
 import type { InternalContext } from '../pipeline.js';
 import { requestTunnelled } from '../request-completed.js';
+import { type UpstreamSpans, upstreamSpans } from '../tracing/upstream-spans.js';
 import type { GatewayRequest } from '../types.js';
 import { armTimers, clearTimers, watchRequestBody } from './exchange-timers.js';
 import { type ExchangeOwner, type ForwardState, STATE, type WithState } from './forward-state.js';
@@ -72,6 +73,8 @@ export class RouteProxy implements ExchangeOwner {
   private readonly setsConnection: boolean;
   private readonly responseSet: ReadonlyArray<readonly [string, string]>;
   private readonly hostIsSet: boolean;
+  /** A CLIENT span per attempt; null when `@opentelemetry/api` is not installed. */
+  private readonly spans: UpstreamSpans | null;
 
   constructor(
     options: ResolvedRouteOptions,
@@ -93,6 +96,7 @@ export class RouteProxy implements ExchangeOwner {
     this.hpm = usesProxyMiddleware(options.proxy)
       ? new ProxyMiddlewareForwarder(options.proxy, upstreams, options.websocket)
       : null;
+    this.spans = upstreamSpans();
   }
 
   /**
@@ -117,6 +121,7 @@ export class RouteProxy implements ExchangeOwner {
       target,
       attempt: 0,
       attemptStartedAt: 0,
+      trace: null,
       body,
       replayable: body !== null || !hasStreamedBody(req),
       unframed:
@@ -144,6 +149,11 @@ export class RouteProxy implements ExchangeOwner {
   /** Sends the request of the current attempt (again, after a stale pooled connection). */
   private send(state: ForwardState): void {
     state.proxyReq = null;
+    if (state.trace !== null && this.spans !== null) this.spans.within(state, this.sendNow, this);
+    else this.sendNow(state);
+  }
+
+  private sendNow(state: ForwardState): void {
     if (state.tunnel) {
       if (this.hpm !== null) this.hpm.tunnel(state);
       else openTunnel(state, this.upstreams.tunnelAgent);
@@ -152,10 +162,19 @@ export class RouteProxy implements ExchangeOwner {
   }
 
   transmit(state: ForwardState): void {
+    if (state.trace !== null && this.spans !== null)
+      this.spans.within(state, this.transmitNow, this);
+    else this.transmitNow(state);
+  }
+
+  private transmitNow(state: ForwardState): void {
     sendRequest(state, this.upstreams.agentFor(state.target));
   }
 
-  /** An upstream attempt starts: the one place (a tracing span per attempt starts here). */
+  /**
+   * An upstream attempt starts: the one place (its `Host`, its timing for events, its tracing
+   * span, whose context is injected into the upstream headers).
+   */
   private attemptStarted(state: ForwardState, target: UpstreamTarget): void {
     state.attempt++;
     state.target = target;
@@ -171,6 +190,7 @@ export class RouteProxy implements ExchangeOwner {
     if (!this.hostIsSet && (!this.preserveHost || req.headers.host === undefined)) {
       req.headers.host = target.hostHeader;
     }
+    this.spans?.attemptStarted(state);
   }
 
   /**
@@ -183,6 +203,11 @@ export class RouteProxy implements ExchangeOwner {
     status: number,
     failure?: { code: string; error: string },
   ): void {
+    if (state.trace !== null) {
+      // The upstream's status, when it answered (a relayed response, or one cut after its head).
+      const answered = type === 'proxy.response' || state.res.headersSent;
+      this.spans?.attemptEnded(state, answered ? status : 0, failure?.code, failure?.error);
+    }
     if (state.attemptStartedAt === 0) return;
     const common = {
       requestId: state.req.gateway?.requestId ?? '',

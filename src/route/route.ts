@@ -6,6 +6,7 @@ import type { InternalContext } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
 import { takeRequest } from '../request-completed.js';
 import { gatewayContext } from '../request-id.js';
+import { traceServerRoute } from '../tracing/server-route.js';
 import type { GatewayMiddleware, GatewayRequest, NextFunction } from '../types.js';
 import { admitRequest } from './admit-request.js';
 import {
@@ -45,6 +46,8 @@ export interface CompiledRoute {
   readonly name: string | undefined;
   /** How events and metrics name the route: its `name`, else its path template. */
   readonly label: string;
+  /** The route's `path` as written: its `http.route` on the host's server span. */
+  readonly template: string;
   /** Upper-case; `null` = every method. */
   readonly methods: readonly string[] | null;
   readonly websocket: boolean;
@@ -102,6 +105,7 @@ export function compileRoute(
 class Route implements CompiledRoute {
   readonly name: string | undefined;
   readonly label: string;
+  readonly template: string;
   readonly methods: readonly string[] | null;
   readonly websocket: boolean;
   private readonly methodSet: ReadonlySet<string> | null;
@@ -117,6 +121,7 @@ class Route implements CompiledRoute {
     this.ctx = ctx;
     this.name = options.name;
     this.label = options.name ?? options.path;
+    this.template = options.path;
     this.methods = options.methods;
     this.methodSet = options.methods === null ? null : new Set(options.methods);
     this.websocket = options.websocket;
@@ -269,6 +274,7 @@ export function route(options: RouteOptions): GatewayMiddleware {
         return;
       }
       if (record !== null) record.route = label;
+      traceServerRoute(compiled.template);
       compiled.forward(req, res, next, match);
     } catch (err) {
       next(err);

@@ -3,6 +3,7 @@
 // Each JavaScript consumer runs a real request through the gateway to a real
 // upstream; the TypeScript consumer typechecks against the shipped types.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -223,6 +224,115 @@ const QUIET_CJS = quietBody(
   "const http = require('node:http');\nconst net = require('node:net');\nconst express = require('express');\nconst { createGateway, handleUpgrades } = require('portcullis');",
 );
 
+/**
+ * OpenTelemetry from a consumer that installed @opentelemetry/api and an SDK: the gateway finds
+ * the API from the ES module and the CommonJS build alike (the host registers through its own
+ * copy of the API), makes a CLIENT span for the upstream attempt and sends its context upstream.
+ */
+const otelBody = (load: string) => `${load}
+const fail = (msg) => { process.stdout.write('FAIL ' + msg + '\\n'); process.exit(1); };
+const exporter = new InMemorySpanExporter();
+const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+const callerParent = '00-' + callerTrace + '-00f067aa0ba902b7-01';
+let seen = [];
+const upstream = http.createServer((req, res) => { seen.push(req.headers.traceparent); res.end('ok'); });
+upstream.listen(0, '127.0.0.1', () => {
+  const gateway = createGateway({ routes: [{ path: '/svc{/*path}', target: 'http://127.0.0.1:' + upstream.address().port, rewrite: '/{*path}' }] });
+  const app = express();
+  app.use('/api', gateway);
+  const server = app.listen(0, '127.0.0.1', async () => {
+    const url = 'http://127.0.0.1:' + server.address().port + '/api/svc/items?x=1';
+    // Before a provider is registered: no span, the caller's traceparent unchanged.
+    await fetch(url, { headers: { traceparent: callerParent } });
+    if (seen[0] !== callerParent) fail('without a provider the upstream saw ' + seen[0]);
+    trace.setGlobalTracerProvider(provider);
+    const res = await fetch(url, { headers: { traceparent: callerParent } });
+    if (res.status !== 200) fail('status ' + res.status);
+    await res.text();
+    await new Promise((r) => setTimeout(r, 50));
+    const spans = exporter.getFinishedSpans();
+    if (spans.length !== 1) fail('expected one span, got ' + spans.length);
+    const span = spans[0];
+    if (span.kind !== SpanKind.CLIENT || span.name !== 'GET') fail('span ' + span.kind + ' ' + span.name);
+    if (span.attributes['url.full'] !== 'http://127.0.0.1:' + upstream.address().port + '/items') fail('url.full ' + span.attributes['url.full']);
+    if (span.spanContext().traceId !== callerTrace) fail('not in the caller trace');
+    if (seen[1] !== '00-' + callerTrace + '-' + span.spanContext().spanId + '-01') fail('upstream saw ' + seen[1]);
+    await gateway.close();
+    server.close(); server.closeAllConnections();
+    upstream.close(); upstream.closeAllConnections();
+    await provider.shutdown();
+    console.log('otel ok');
+  });
+});
+`;
+const OTEL_ESM = otelBody(
+  "import http from 'node:http';\nimport express from 'express';\nimport { createGateway } from 'portcullis';\nimport { context, propagation, trace, SpanKind } from '@opentelemetry/api';\nimport { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';\nimport { W3CTraceContextPropagator } from '@opentelemetry/core';\nimport { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';",
+);
+const OTEL_CJS = otelBody(
+  "const http = require('node:http');\nconst express = require('express');\nconst { createGateway } = require('portcullis');\nconst { context, propagation, trace, SpanKind } = require('@opentelemetry/api');\nconst { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');\nconst { W3CTraceContextPropagator } = require('@opentelemetry/core');\nconst { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } = require('@opentelemetry/sdk-trace');",
+);
+
+/**
+ * The README's setup with @opentelemetry/instrumentation-http (CommonJS, so its require hook
+ * patches node:http for portcullis' CommonJS build): concurrent requests, each gateway CLIENT
+ * span under its own request's server span, which carries http.route. With the instrumentation's
+ * outgoing spans on (argv 'nested'), its client span nests under the gateway's and the upstream
+ * sees that one; with `disableOutgoingRequestInstrumentation` the upstream sees the gateway's.
+ */
+const INSTRUMENTED_CJS = `const { context, propagation, trace, SpanKind } = require('@opentelemetry/api');
+const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+const { W3CTraceContextPropagator } = require('@opentelemetry/core');
+const { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } = require('@opentelemetry/sdk-trace');
+const { registerInstrumentations } = require('@opentelemetry/instrumentation');
+const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
+const nested = process.argv[2] === 'nested';
+const exporter = new InMemorySpanExporter();
+const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+trace.setGlobalTracerProvider(provider);
+registerInstrumentations({
+  instrumentations: [new HttpInstrumentation(nested ? {} : { disableOutgoingRequestInstrumentation: true })],
+});
+const http = require('node:http');
+const express = require('express');
+const { createGateway } = require('portcullis');
+const fail = (msg) => { process.stdout.write('FAIL ' + msg + '\\n'); process.exit(1); };
+const seen = new Map();
+const upstream = http.createServer((req, res) => { seen.set(req.url, req.headers.traceparent); res.end('ok'); });
+upstream.listen(0, '127.0.0.1', () => {
+  const gateway = createGateway({ routes: [{ path: '/svc{/*path}', target: 'http://127.0.0.1:' + upstream.address().port, rewrite: '/{*path}' }] });
+  const app = express();
+  app.use('/api', gateway);
+  const server = app.listen(0, '127.0.0.1', async () => {
+    const base = 'http://127.0.0.1:' + server.address().port + '/api/svc/';
+    const ids = ['a', 'b', 'c', 'd'];
+    await Promise.all(ids.map((id) => fetch(base + id).then((r) => r.text())));
+    await new Promise((r) => setTimeout(r, 100));
+    const spans = exporter.getFinishedSpans();
+    for (const id of ids) {
+      const ours = spans.find((s) => s.instrumentationScope.name === 'portcullis' && s.attributes['url.full'].endsWith('/' + id));
+      if (!ours) fail('no gateway span for ' + id);
+      const server = spans.find((s) => s.spanContext().spanId === ours.parentSpanContext?.spanId);
+      if (!server || server.kind !== SpanKind.SERVER || server.attributes['http.route'] !== '/svc{/*path}') fail('parent of ' + id + ' is not its server span with http.route');
+      if (server.attributes['url.path'] !== '/api/svc/' + id) fail('span of ' + id + ' under the server span of ' + server.attributes['url.path']);
+      const below = spans.filter((s) => s.parentSpanContext?.spanId === ours.spanContext().spanId && s.kind === SpanKind.CLIENT);
+      const expected = nested ? below[0]?.spanContext().spanId : ours.spanContext().spanId;
+      if (below.length !== (nested ? 1 : 0)) fail(id + ': ' + below.length + ' client spans below the gateway span');
+      if (seen.get('/' + id) !== '00-' + ours.spanContext().traceId + '-' + expected + '-01') fail(id + ': upstream saw ' + seen.get('/' + id));
+    }
+    await gateway.close();
+    server.close(); server.closeAllConnections();
+    upstream.close(); upstream.closeAllConnections();
+    await provider.shutdown();
+    console.log('instrumented ok');
+  });
+});
+`;
+
 const TS = `import express from 'express';
 import { createGateway, rateLimit, authenticate, route, MemoryStore, GatewayConfigError, type GatewayConfig, type Principal, type RateLimitDecision } from 'portcullis';
 import { prometheusMetrics, type PrometheusMetrics } from 'portcullis/metrics';
@@ -338,4 +448,89 @@ describe.each([4, 5] as const)('the packed tarball with Express %i', (major) => 
     );
     expect('stdout' in result ? result.stdout : '').toBe('');
   }, 120_000);
+});
+
+describe('the packed tarball without @opentelemetry/api (an optional peer)', () => {
+  let dir = '';
+  beforeAll(async () => {
+    // No prom-client either: prom-client 15 depends on @opentelemetry/api itself.
+    dir = join(workDir, 'bare');
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: 'consumer-bare', private: true }),
+    );
+    await run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, 'express@^5'],
+      { cwd: dir, maxBuffer: 16 * 1024 * 1024 },
+    );
+    await writeFile(join(dir, 'esm.mjs'), ESM);
+    await writeFile(join(dir, 'cjs.cjs'), CJS);
+  }, 240_000);
+
+  it.each(['esm.mjs', 'cjs.cjs'])(
+    'loads and proxies (%s)',
+    async (script) => {
+      expect(existsSync(join(dir, 'node_modules/@opentelemetry/api'))).toBe(false);
+      const { NODE_OPTIONS: _ignored, ...env } = process.env;
+      const { stdout, stderr } = await run(process.execPath, [script], { cwd: dir, env });
+      expect(stdout).toContain('consumer ok');
+      expect(stderr).toBe('');
+    },
+    60_000,
+  );
+});
+
+describe('the packed tarball with OpenTelemetry installed', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = join(workDir, 'otel');
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: 'consumer-otel', private: true }),
+    );
+    await run(
+      'npm',
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        tarball,
+        'express@^5',
+        '@opentelemetry/api@^1.10.0',
+        '@opentelemetry/sdk-trace@^3',
+        '@opentelemetry/context-async-hooks@^3',
+        '@opentelemetry/core@^3',
+        '@opentelemetry/instrumentation@^0.301.0',
+        '@opentelemetry/instrumentation-http@^0.301.0',
+      ],
+      { cwd: dir, maxBuffer: 16 * 1024 * 1024 },
+    );
+    await writeFile(join(dir, 'otel.mjs'), OTEL_ESM);
+    await writeFile(join(dir, 'otel.cjs'), OTEL_CJS);
+    await writeFile(join(dir, 'instrumented.cjs'), INSTRUMENTED_CJS);
+  }, 240_000);
+
+  it.each(['otel.mjs', 'otel.cjs'])(
+    'finds @opentelemetry/api from the build a consumer loads, quietly (%s)',
+    async (script) => {
+      const { NODE_OPTIONS: _ignored, ...env } = process.env;
+      const { stdout, stderr } = await run(process.execPath, [script], { cwd: dir, env });
+      expect(stdout).toContain('otel ok');
+      expect(stderr).toBe('');
+    },
+    60_000,
+  );
+
+  it.each(['nested', 'disabled'])(
+    'nests under @opentelemetry/instrumentation-http server spans, request by request (outgoing %s)',
+    async (mode) => {
+      const { stdout } = await run(process.execPath, ['instrumented.cjs', mode], { cwd: dir });
+      expect(stdout).toContain('instrumented ok');
+    },
+    60_000,
+  );
 });
