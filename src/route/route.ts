@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { createEmitter, isListening } from '../events.js';
+import type { Lease } from '../gateway/registry.js';
 import type { InternalContext } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
 import { takeRequest } from '../request-completed.js';
@@ -69,14 +70,17 @@ export interface CompiledRoute {
 
 /**
  * What compileRoute needs from the gateway besides the options: the gateway's
- * {@link Upstreams} (the route's targets, agents and send queue come from it)
- * and its consumer header names (default `x-consumer-id` / `x-consumer-scopes`).
+ * {@link Upstreams} (the route's targets, agents and send queue come from it),
+ * the lease of the configuration being compiled, which holds the route's targets
+ * (default none: held until the upstreams close), and its consumer header names
+ * (default `x-consumer-id` / `x-consumer-scopes`).
  *
  * @example
- * const ctx: RouteContext = { emit, sendProblem, upstreams, consumerHeaders: authenticator.consumerHeaders };
+ * const ctx: RouteContext = { emit, sendProblem, upstreams, lease, consumerHeaders: authenticator.consumerHeaders };
  */
 export type RouteContext = InternalContext & {
   upstreams: Upstreams;
+  lease?: Lease | undefined;
   consumerHeaders?: { id: string; scopes: string } | undefined;
 };
 
@@ -130,7 +134,7 @@ class Route implements CompiledRoute {
         : compileRewrite(options.rewrite, options.path, at('rewrite'));
     this.headerPlan = requestHeaderPlan(options.requestHeaders, ctx.consumerHeaders);
     // Last: its upstreams open agents, so everything that can throw has been checked.
-    this.proxy = new RouteProxy(options, ctx, ctx.upstreams.forRoute(options));
+    this.proxy = new RouteProxy(options, ctx, ctx.upstreams.forRoute(options, ctx.lease, ctx.emit));
   }
 
   match(path: string, req: GatewayRequest): RouteMatch | null {
