@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { AuthOptions } from './auth/options.js';
 import { GatewayConfigError } from './errors.js';
+import { ClosedGateway, type ServesRequests } from './gateway/closed-gateway.js';
 import type { RouteAuth } from './gateway/gateway-route.js';
 import { GatewayResources } from './gateway/resources.js';
 import { compileSnapshot, type GatewaySnapshot } from './gateway/snapshot.js';
@@ -11,10 +12,8 @@ import {
   isPlainObject,
   rejectUnknownKeys,
 } from './options.js';
-import type { InternalContext } from './pipeline.js';
 import type { ErrorResponder } from './problem.js';
 import type { RateLimitOptions } from './rate-limit/options.js';
-import { takeRequest } from './request-completed.js';
 import type { RouteOptions } from './route/options.js';
 import type { RateLimitStore } from './stores/types.js';
 import type {
@@ -140,7 +139,7 @@ export function createGateway(config: GatewayConfig): Gateway {
   }
   snapshot.swappedIn();
   /** What serves new requests: the current snapshot, or the 503 of a closed gateway. */
-  let current: Server = snapshot;
+  let current: ServesRequests = snapshot;
   /** The snapshot last swapped in (also once closing). */
   let latest = snapshot;
   /** Snapshots not released yet: the current one and retired ones with requests in flight. */
@@ -221,30 +220,6 @@ export function createGateway(config: GatewayConfig): Gateway {
       return closing;
     },
   }) as Gateway;
-}
-
-/** What the gateway's handler calls: a snapshot, or {@link ClosedGateway}. */
-interface Server {
-  serve(req: GatewayRequest, res: ServerResponse, next: NextFunction): void;
-}
-
-/** A closed (or closing) gateway: every request that still arrives gets 503, upgrades included. */
-class ClosedGateway implements Server {
-  constructor(private readonly ctx: InternalContext) {}
-
-  serve(req: GatewayRequest, res: ServerResponse, next: NextFunction): void {
-    try {
-      takeRequest(res, this.ctx.emit, true);
-      this.ctx.sendProblem(req, res, {
-        code: 'service_unavailable',
-        detail: 'The gateway is shutting down.',
-        // The client should take its next request elsewhere.
-        headers: { Connection: 'close' },
-      });
-    } catch (err) {
-      next(err);
-    }
-  }
 }
 
 /**
