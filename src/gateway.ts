@@ -1,12 +1,10 @@
 import type { ServerResponse } from 'node:http';
-import {
-  type Authenticator,
-  type AuthRequirement,
-  createAuthenticator,
-} from './auth/authenticator.js';
-import { type AuthOptions, expectScopes } from './auth/options.js';
+import type { AuthOptions } from './auth/options.js';
 import { GatewayConfigError } from './errors.js';
-import { createEmitter } from './events.js';
+import { ClosedGateway, type ServesRequests } from './gateway/closed-gateway.js';
+import type { RouteAuth } from './gateway/gateway-route.js';
+import { GatewayResources } from './gateway/resources.js';
+import { compileSnapshot, type GatewaySnapshot } from './gateway/snapshot.js';
 import {
   expectBoolean,
   expectFunction,
@@ -14,18 +12,10 @@ import {
   isPlainObject,
   rejectUnknownKeys,
 } from './options.js';
-import { type InternalContext, type Step, type StepResult, whenAllowed } from './pipeline.js';
-import { createProblemSender, type ErrorResponder } from './problem.js';
-import { createLimiter, type Limiter } from './rate-limit/limiter.js';
+import type { ErrorResponder } from './problem.js';
 import type { RateLimitOptions } from './rate-limit/options.js';
-import { takeRequest } from './request-completed.js';
-import { admitRequest } from './route/admit-request.js';
 import type { RouteOptions } from './route/options.js';
-import { type CompiledRoute, compileRoute, type RouteMatch } from './route/route.js';
-import { Upstreams } from './route/upstreams.js';
-import { MemoryStore } from './stores/memory-store.js';
-import { assertRateLimitStore, type RateLimitStore } from './stores/types.js';
-import { traceServerRoute } from './tracing/server-route.js';
+import type { RateLimitStore } from './stores/types.js';
 import type {
   GatewayEventListener,
   GatewayMiddleware,
@@ -33,8 +23,7 @@ import type {
   NextFunction,
 } from './types.js';
 
-/** Per-route authentication in `createGateway`: on (default when `auth` is set), off, optional, or with scopes. */
-export type RouteAuth = boolean | 'optional' | { scopes: string[] };
+export type { RouteAuth } from './gateway/gateway-route.js';
 
 /** A route of the gateway: `route()`'s options plus per-route auth and rate limit overrides. */
 export type GatewayRouteOptions = RouteOptions & {
@@ -73,24 +62,179 @@ const CONFIG_KEYS = [
 ] as const;
 
 /**
+ * Options of {@link Gateway.close}.
+ *
+ * @example
+ * await gateway.close({ graceMs: 30_000 });
+ */
+export interface GatewayCloseOptions {
+  /**
+   * How long requests and WebSocket tunnels in flight may take to finish, in milliseconds,
+   * before they are cut. Default `10_000`; `0` cuts them at once.
+   */
+  graceMs?: number;
+}
+
+/**
+ * The middleware `createGateway` returns: an ordinary `(req, res, next)`
+ * middleware, plus `update()` to swap in a new configuration while it serves,
+ * and a draining `close()`.
+ *
+ * @example
+ * const gateway: Gateway = createGateway(config);
+ * app.use('/api', gateway);
+ * await gateway.update(nextConfig);  // rejects with GatewayConfigError; the old one keeps serving
+ * await gateway.close({ graceMs: 5_000 });
+ */
+export interface Gateway extends GatewayMiddleware {
+  /**
+   * Validates and compiles `config` completely, then swaps it in at once. Each request runs
+   * wholly on the configuration that was current when it entered the gateway. Rejects with
+   * `GatewayConfigError` for an invalid configuration (the old one keeps serving, untouched,
+   * and `config.rejected` is emitted); resolves once the new one serves (`config.updated`).
+   * Counters of a policy with the same name on the same store, the health and pooled
+   * connections of a target still on the same route (by `name`, else `path`) and the JWKS cache
+   * of the same `jwksUri` carry over; what only the old configuration used is released after its
+   * last in-flight request. Calls apply in call order; after `close()` they reject.
+   */
+  update(config: GatewayConfig): Promise<void>;
+  /**
+   * Drains and releases: requests arriving from now on get 503 `service_unavailable`; those in
+   * flight and open WebSocket tunnels may finish for up to `graceMs` (default `10_000`), then
+   * what is left is cut (client connections closed, upstream requests aborted) and everything
+   * the gateway opened is released (agents, JWKS fetches, its own MemoryStore; never a store or
+   * client you passed). Resolves when done; calling it again returns the same promise.
+   */
+  close(options?: GatewayCloseOptions): Promise<void>;
+}
+
+/** Default of `close({ graceMs })`. */
+const DEFAULT_GRACE_MS = 10_000;
+
+/**
  * One middleware that runs the whole gateway: path normalisation, then for
  * the first matching route authentication, rate limiting and proxying.
  * Options are validated now; a mistake throws `GatewayConfigError` naming it.
+ * The configuration is compiled once into an immutable snapshot; `update()`
+ * swaps in another while the gateway serves, and `close()` drains.
  *
  * @example
- * app.use('/api', createGateway({
+ * const gateway = createGateway({
  *   auth: { apiKey: { keys: [{ id: 'alice', key: process.env.ALICE_KEY! }] } },
  *   rateLimit: { limit: 5, window: '1m' },
  *   routes: [{ path: '/users{/*path}', target: 'http://localhost:8081', rewrite: '/{*path}' }],
- * }));
+ * });
+ * app.use('/api', gateway);
+ * process.on('SIGHUP', () => gateway.update(readConfig()).catch(() => {}));
  */
-export function createGateway(config: GatewayConfig): GatewayMiddleware {
+export function createGateway(config: GatewayConfig): Gateway {
+  const resources = new GatewayResources();
+  let snapshot: GatewaySnapshot;
+  try {
+    snapshot = compileSnapshot(checkGatewayConfig(config), resources, 1);
+  } catch (err) {
+    // Release what was already opened before the mistake was found.
+    resources.close().catch(() => {});
+    throw err;
+  }
+  snapshot.swappedIn();
+  // The first configuration is version 1: announced like every later one, so that whoever
+  // watches the configuration (config_info in the metrics) knows what serves from the start.
+  snapshot.ctx.emit({ type: 'config.updated', version: snapshot.version, hash: snapshot.hash });
+  /** What serves new requests: the current snapshot, or the 503 of a closed gateway. */
+  let current: ServesRequests = snapshot;
+  /** The snapshot last swapped in (also once closing). */
+  let latest = snapshot;
+  /** Snapshots not released yet: the current one and retired ones with requests in flight. */
+  const live = new Set<GatewaySnapshot>([snapshot]);
+  let updates: Promise<void> = Promise.resolve();
+  let closing: Promise<void> | null = null;
+
+  const retire = (old: GatewaySnapshot): void => {
+    old.inFlight.retire();
+    old.inFlight.idle
+      .then(() => old.release())
+      .catch(() => {
+        // A part that fails to close has nothing more to give back.
+      })
+      .finally(() => live.delete(old));
+  };
+
+  const apply = (next: GatewayConfig): void => {
+    if (closing !== null)
+      throw new Error('the gateway is closed: update() cannot apply a configuration');
+    let compiled: GatewaySnapshot;
+    try {
+      compiled = compileSnapshot(checkGatewayConfig(next), resources, latest.version + 1);
+    } catch (err) {
+      latest.ctx.emit({ type: 'config.rejected', error: rejectionMessage(err) });
+      throw err;
+    }
+    const previous = latest;
+    live.add(compiled);
+    compiled.swappedIn();
+    // The swap: requests entering from now on run on the new configuration.
+    current = compiled;
+    latest = compiled;
+    retire(previous);
+    compiled.ctx.emit({ type: 'config.updated', version: compiled.version, hash: compiled.hash });
+  };
+
+  const drain = async (graceMs: number): Promise<void> => {
+    const draining = [...live];
+    for (const old of draining) old.inFlight.retire();
+    const idle = Promise.all(draining.map((old) => old.inFlight.idle));
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([idle, graceOver]);
+    clearTimeout(timer);
+    // Past the grace period: cut what is left, and let its 'close' listeners run (they abort
+    // the upstream requests) before the agents go.
+    for (const old of draining) old.inFlight.cut();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await Promise.allSettled(draining.map((old) => old.release()));
+    live.clear();
+    await resources.close();
+  };
+
+  const gateway = (req: GatewayRequest, res: ServerResponse, next: NextFunction): void => {
+    // Read once: the whole request runs on this configuration.
+    current.serve(req, res, next);
+  };
+  Object.defineProperty(gateway, 'name', { value: 'portcullisGateway' });
+  return Object.assign(gateway, {
+    update(next: GatewayConfig): Promise<void> {
+      const applied = updates.then(() => apply(next));
+      updates = applied.catch(() => {});
+      return applied;
+    },
+    close(options?: GatewayCloseOptions): Promise<void> {
+      if (closing !== null) return closing;
+      let graceMs: number;
+      try {
+        graceMs = resolveGraceMs(options);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      current = new ClosedGateway(latest.ctx);
+      closing = drain(graceMs);
+      return closing;
+    },
+  }) as Gateway;
+}
+
+/**
+ * The gateway-level options checked before compiling (the options of each part are checked as
+ * it is compiled). The one place a schema's parse of the whole configuration will go.
+ */
+function checkGatewayConfig(config: GatewayConfig): GatewayConfig {
   const options = expectObject(config, 'config');
   rejectUnknownKeys(options, CONFIG_KEYS, '');
   if (options.onEvent !== undefined) expectFunction(options.onEvent, 'onEvent');
   if (options.errorResponse !== undefined) expectFunction(options.errorResponse, 'errorResponse');
-  const fallthrough =
-    options.fallthrough === undefined ? true : expectBoolean(options.fallthrough, 'fallthrough');
+  if (options.fallthrough !== undefined) expectBoolean(options.fallthrough, 'fallthrough');
   if (!Array.isArray(options.routes) || options.routes.length === 0) {
     throw new GatewayConfigError('routes', 'must be a non-empty array of routes');
   }
@@ -101,200 +245,26 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
   ) {
     throw new GatewayConfigError('rateLimit', 'must be rate limit options or false');
   }
-
-  const ctx: InternalContext = {
-    emit: createEmitter(config.onEvent),
-    sendProblem: createProblemSender(config.errorResponse),
-  };
-  const closers: Array<() => Promise<void>> = [];
-  // The gateway's forwarding resources: one send queue for its routes, their targets and agents.
-  const upstreams = new Upstreams(ctx.emit);
-  closers.push(() => upstreams.close());
-  try {
-    const authenticator =
-      config.auth === undefined ? null : createAuthenticator(config.auth, 'auth', ctx);
-    if (authenticator) closers.push(() => authenticator.close());
-
-    // One store for every policy that names none, created only when some policy needs it.
-    let sharedStore: RateLimitStore | undefined = config.store;
-    const storeForLimiters = (): RateLimitStore => {
-      if (sharedStore === undefined) {
-        const owned = new MemoryStore();
-        closers.push(() => owned.close());
-        sharedStore = owned;
-      }
-      return sharedStore;
-    };
-    if (config.store !== undefined) assertRateLimitStore(config.store, 'store');
-
-    // The default policy is one limiter shared by every route that inherits it,
-    // so a client's budget is counted once across those routes.
-    let defaultLimiter: Limiter | null = null;
-    if (config.rateLimit) {
-      defaultLimiter = createLimiter(config.rateLimit, 'rateLimit', {
-        ...ctx,
-        store: storeForLimiters(),
-      });
-      const limiter = defaultLimiter;
-      closers.push(() => limiter.close());
-    }
-
-    const routes = config.routes.map((routeConfig, index) => {
-      const field = `routes[${index}]`;
-      expectObject(routeConfig, field);
-      const { auth, rateLimit, ...routeOptions } = routeConfig;
-      const compiled = compileRoute(routeOptions, field, {
-        ...ctx,
-        upstreams,
-        consumerHeaders: authenticator?.consumerHeaders,
-      });
-      closers.push(() => compiled.close());
-      const authStep = resolveRouteAuth(auth, authenticator, `${field}.auth`, compiled.label);
-      let limitStep: Step | null = null;
-      if (rateLimit === undefined) {
-        // The shared default limiter, with this route's label in its events.
-        limitStep = defaultLimiter?.stepFor(compiled.label) ?? null;
-      } else if (rateLimit !== false) {
-        const limiter = createLimiter(rateLimit, `${field}.rateLimit`, {
-          ...ctx,
-          store: storeForLimiters(),
-          routeName: compiled.label,
-        });
-        closers.push(() => limiter.close());
-        limitStep = limiter.step;
-      }
-      return new GatewayRoute(compiled, authStep, limitStep, authenticator);
-    });
-
-    const sendProblem = ctx.sendProblem;
-    const emit = ctx.emit;
-    const gateway = (req: GatewayRequest, res: ServerResponse, next: NextFunction): void => {
-      try {
-        // `request.completed`, only when someone listens (null: nothing was spent).
-        const record = takeRequest(res, emit, true);
-        // No gatewayContext() here: an unmatched request must leave untouched (no request id
-        // header, no req.gateway); every step that needs it creates it on first use.
-        const originalUrl = req.url;
-        const path = admitRequest(req, res, ctx);
-        if (path === null) return;
-        let allowed: Set<string> | null = null;
-        for (let i = 0; i < routes.length; i++) {
-          const route = routes[i] as GatewayRoute;
-          const match = route.compiled.match(path, req);
-          if (match === null) continue;
-          if (route.compiled.allowsMethod(req.method ?? 'GET')) {
-            if (record !== null) record.route = route.compiled.label;
-            traceServerRoute(route.compiled.template);
-            route.run(req, res, next, match);
-            return;
-          }
-          allowed ??= new Set();
-          for (const method of route.compiled.methods ?? []) allowed.add(method);
-        }
-        if (allowed !== null) {
-          const allow = [...allowed].join(', ');
-          sendProblem(req, res, {
-            code: 'method_not_allowed',
-            detail: `Method ${req.method} is not allowed here; allowed: ${allow}.`,
-            headers: { Allow: allow },
-          });
-        } else if (fallthrough) {
-          // Unmatched requests leave the gateway as they came in.
-          req.url = originalUrl;
-          if (record !== null) record.unmatched = true;
-          next();
-        } else {
-          sendProblem(req, res, { code: 'not_found', detail: 'No route matches this request.' });
-        }
-      } catch (err) {
-        next(err);
-      }
-    };
-    Object.defineProperty(gateway, 'name', { value: 'portcullisGateway' });
-    return Object.assign(gateway, {
-      close: () => closeAll(closers),
-    }) as GatewayMiddleware;
-  } catch (err) {
-    // Release what was already opened before the mistake was found.
-    closeAll(closers).catch(() => {});
-    throw err;
-  }
+  return config;
 }
 
-function resolveRouteAuth(
-  auth: RouteAuth | undefined,
-  authenticator: Authenticator | null,
-  field: string,
-  routeName: string | undefined,
-): Step | null {
-  if (auth === false) return null;
-  if (auth === undefined) {
-    return authenticator ? authenticator.step(authenticator.defaultRequirement, routeName) : null;
+function resolveGraceMs(options: GatewayCloseOptions | undefined): number {
+  if (options === undefined) return DEFAULT_GRACE_MS;
+  const raw = expectObject(options, 'close options');
+  rejectUnknownKeys(raw, ['graceMs'], '');
+  const graceMs = raw.graceMs;
+  if (graceMs === undefined) return DEFAULT_GRACE_MS;
+  if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) {
+    throw new GatewayConfigError('graceMs', 'must be a number of milliseconds >= 0, e.g. 10_000');
   }
-  if (!authenticator) {
-    throw new GatewayConfigError(
-      field,
-      'needs the gateway-level `auth` option to say how to authenticate',
-    );
-  }
-  let requirement: AuthRequirement;
-  if (auth === true) requirement = authenticator.defaultRequirement;
-  else if (auth === 'optional') requirement = { optional: true, scopes: [] };
-  else if (isPlainObject(auth)) {
-    rejectUnknownKeys(auth, ['scopes'], field);
-    requirement = { optional: false, scopes: expectScopes(auth.scopes, `${field}.scopes`) };
-  } else {
-    throw new GatewayConfigError(field, "must be true, false, 'optional' or { scopes: [...] }");
-  }
-  return authenticator.step(requirement, routeName);
+  return graceMs;
 }
 
-/** One route with its precomputed chain: authenticate → rate limit → forward. */
-class GatewayRoute {
-  constructor(
-    readonly compiled: CompiledRoute,
-    private readonly authStep: Step | null,
-    private readonly limitStep: Step | null,
-    private readonly authenticator: Authenticator | null,
-  ) {}
-
-  run(req: GatewayRequest, res: ServerResponse, next: NextFunction, match: RouteMatch): void {
-    if (this.authStep === null) {
-      this.authenticator?.stripCredentials(req);
-      this.afterAuth(req, res, next, match);
-      return;
-    }
-    const result = this.authStep(req, res);
-    if (result === true) this.afterAuth(req, res, next, match);
-    else if (result !== false)
-      whenAllowed(result, next, () => this.afterAuth(req, res, next, match));
-  }
-
-  private afterAuth(
-    req: GatewayRequest,
-    res: ServerResponse,
-    next: NextFunction,
-    match: RouteMatch,
-  ): void {
-    if (this.limitStep === null) {
-      this.compiled.forward(req, res, next, match);
-      return;
-    }
-    let result: StepResult;
-    try {
-      result = this.limitStep(req, res);
-    } catch (err) {
-      next(err);
-      return;
-    }
-    if (result === true) this.compiled.forward(req, res, next, match);
-    else if (result !== false)
-      whenAllowed(result, next, () => this.compiled.forward(req, res, next, match));
-  }
-}
-
-async function closeAll(closers: Array<() => Promise<void>>): Promise<void> {
-  const results = await Promise.allSettled(closers.map((close) => close()));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
+/**
+ * What `config.rejected` says: a configuration error's message (the field path and what is
+ * wrong; those messages never carry a secret), else only the kind of error.
+ */
+function rejectionMessage(err: unknown): string {
+  if (err instanceof GatewayConfigError) return err.message;
+  return `the configuration could not be compiled (${err instanceof Error ? err.name : typeof err})`;
 }

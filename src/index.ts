@@ -22,7 +22,13 @@ export { hashPassword } from './auth/password-hash.js';
 export type { Duration } from './duration.js';
 export type { GatewayConfigErrorCode } from './errors.js';
 export { GatewayConfigError } from './errors.js';
-export type { GatewayConfig, GatewayRouteOptions, RouteAuth } from './gateway.js';
+export type {
+  Gateway,
+  GatewayCloseOptions,
+  GatewayConfig,
+  GatewayRouteOptions,
+  RouteAuth,
+} from './gateway.js';
 export { createGateway } from './gateway.js';
 export type { ErrorResponder, Problem, ProblemCode } from './problem.js';
 export type {

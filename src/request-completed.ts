@@ -1,18 +1,41 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type EmitEvent, isListening } from './events.js';
 import { isValidRequestId } from './request-id.js';
 import type { GatewayRequest, RequestOutcome } from './types.js';
 
-// One `request.completed` event per request a portcullis middleware handled (SPEC §10).
+// The "request ended" hook of portcullis middlewares, for two users:
 //
-// The hook is taken at the entry of a middleware (`takeRequest`) and only when someone listens:
-// then it reads the clock once, hangs one small record on the response and adds one shared
-// 'close' listener. When nobody listens it costs one property read and `isListening`.
-// A chain of portcullis middlewares shares the record (the first one creates it, the next ones
-// take it over), so a request is reported once, timed from the first of them.
+// - One `request.completed` event per request a portcullis middleware handled (SPEC §10). The
+//   record is taken at the entry of a middleware (`takeRequest`) and only when someone listens:
+//   then it reads the clock once, hangs one small record on the response and adds one shared
+//   'close' listener. When nobody listens it costs one property read and `isListening`.
+//   A chain of portcullis middlewares shares the record (the first one creates it, the next ones
+//   take it over), so a request is reported once, timed from the first of them.
+// - A gateway's in-flight count (SPEC §9: a configuration is released after its last request,
+//   `close()` drains): a `RequestTracker` is told when each request it took starts and ends,
+//   whether anyone listens or not, from the moment a route matched (`trackRequest`). It costs
+//   one symbol property on the response and the same shared 'close' listener; no event object
+//   is built. Unmatched requests and the ones answered at once (400, 404, 405) are not tracked. A request that becomes a WebSocket tunnel
+//   is handed over with its socket and counts until the tunnel closes.
 
 const RECORD = Symbol('portcullis.requestCompleted');
+/** The tracker of the request; `null` once it was told the request ended (the listener stays). */
+const TRACKER = Symbol('portcullis.requestTracker');
+
+/**
+ * Told when each request a gateway took starts, ends (its response closed, or it left the
+ * gateway unmatched), or becomes a tunnel on a socket (then it ends when that socket closes).
+ *
+ * @example
+ * trackRequest(res, snapshot.inFlight);
+ */
+export interface RequestTracker {
+  requestStarted(res: ServerResponse): void;
+  requestEnded(res: ServerResponse): void;
+  requestTunnelled(res: ServerResponse, socket: Socket): void;
+}
 
 /**
  * What is known about a request while it runs; on the response under a symbol.
@@ -41,7 +64,10 @@ export interface RequestRecord {
   done: boolean;
 }
 
-type WithRecord = ServerResponse & { [RECORD]?: RequestRecord };
+type WithRecord = ServerResponse & {
+  [RECORD]?: RequestRecord;
+  [TRACKER]?: RequestTracker | null;
+};
 
 /**
  * Called on entry to a portcullis middleware. Takes over the record an earlier portcullis
@@ -57,7 +83,8 @@ export function takeRequest(
   emit: EmitEvent,
   ends: boolean,
 ): RequestRecord | null {
-  const existing = (res as WithRecord)[RECORD];
+  const tracked = res as WithRecord;
+  const existing = tracked[RECORD];
   if (existing !== undefined) {
     if (existing.done) return null;
     existing.emit = emit;
@@ -79,10 +106,29 @@ export function takeRequest(
     code: undefined,
     done: false,
   };
-  (res as WithRecord)[RECORD] = record;
+  tracked[RECORD] = record;
   // `on`, not `once` (which wraps the listener in a new closure): 'close' comes once.
-  res.on('close', onResponseClose);
+  if (tracked[TRACKER] === undefined) res.on('close', onResponseClose);
   return record;
+}
+
+/**
+ * A gateway took the request (a route matched): `tracker` is told now that it started, and when
+ * it ends (its response closes, or the tunnel it becomes closes), whether anyone listens to
+ * events or not. Costs a symbol property and the shared 'close' listener (one per response).
+ *
+ * @example
+ * trackRequest(res, snapshot.inFlight);
+ */
+export function trackRequest(res: ServerResponse, tracker: RequestTracker): void {
+  const tracked = res as WithRecord;
+  const previous = tracked[TRACKER];
+  if (previous === undefined) {
+    // A record's listener serves the tracker too.
+    if (tracked[RECORD] === undefined) res.on('close', onResponseClose);
+  } else if (previous !== null) previous.requestEnded(res);
+  tracked[TRACKER] = tracker;
+  tracker.requestStarted(res);
 }
 
 /**
@@ -101,14 +147,21 @@ export function recordProblem(res: ServerResponse, code: string): void {
  * answer with which it refused the upgrade, which http-proxy-middleware writes on the socket
  * itself): the response object will never emit 'close', and the HTTP exchange is over, so the
  * request is reported now (`status`, default 101, `outcome: 'proxied'`, the duration up to the
- * handshake).
+ * handshake). Its tracker keeps counting it until `socket` (the client's) closes.
  *
  * @example
  * res.detachSocket(socket);
- * requestTunnelled(res);
+ * requestTunnelled(res, 101, socket);
  */
-export function requestTunnelled(res: ServerResponse, status = 101): void {
-  const record = (res as WithRecord)[RECORD];
+export function requestTunnelled(res: ServerResponse, status = 101, socket?: Socket | null): void {
+  const tracked = res as WithRecord;
+  const tracker = tracked[TRACKER];
+  if (tracker !== undefined && tracker !== null) {
+    tracked[TRACKER] = null;
+    if (socket == null) tracker.requestEnded(res);
+    else tracker.requestTunnelled(res, socket);
+  }
+  const record = tracked[RECORD];
   if (record === undefined || record.done) return;
   record.done = true;
   res.off('close', onResponseClose);
@@ -116,7 +169,13 @@ export function requestTunnelled(res: ServerResponse, status = 101): void {
 }
 
 function onResponseClose(this: ServerResponse): void {
-  const record = (this as WithRecord)[RECORD];
+  const tracked = this as WithRecord;
+  const tracker = tracked[TRACKER];
+  if (tracker !== undefined && tracker !== null) {
+    tracked[TRACKER] = null;
+    tracker.requestEnded(this);
+  }
+  const record = tracked[RECORD];
   if (record === undefined || record.done) return;
   record.done = true;
   // After every other 'close' listener (the proxy's `proxy.response` / `proxy.error`), so that

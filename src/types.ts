@@ -182,14 +182,24 @@ export type GatewayEvent =
     }
   | {
       type: 'config.updated';
-      /** 1, 2, … for each configuration the gateway applied. */
+      /**
+       * The configuration's number: the one given to `createGateway` is 1 (no event is emitted
+       * for it), each configuration `gateway.update()` applies is the next.
+       */
       version: number;
-      /** A stable hash of the data part of the configuration. */
+      /**
+       * 16 hex digits of the SHA-256 of the configuration's data part in canonical form (object
+       * keys sorted; functions and objects such as a store left out): the same data gives the same
+       * hash whatever its key order.
+       */
       hash: string;
     }
   | {
       type: 'config.rejected';
-      /** Why (a `GatewayConfigError` message: the field path and what is wrong, never a secret). */
+      /**
+       * Why (a `GatewayConfigError` message: the field path and what is wrong, never a secret).
+       * Emitted to the running configuration's `onEvent`, which keeps serving.
+       */
       error: string;
     }
   | { type: 'config.warning'; field: string; message: string };

@@ -11,6 +11,7 @@ import { type BasicStrategy, createBasicStrategy } from './basic.js';
 import { Challenges } from './challenge.js';
 import { type ConsumerHeaderNames, setConsumerHeaders } from './consumer-headers.js';
 import { AMBIGUOUS, findQueryParam, removeQueryParam } from './credential-query.js';
+import type { JwksCacheSource } from './jwks.js';
 import { createJwtStrategy, type JwtStrategy, loadJose } from './jwt.js';
 import {
   type AuthOptions,
@@ -54,9 +55,18 @@ export interface Authenticator {
   stripCredentials(req: GatewayRequest): void;
   /** Lower-case header names the upstream receives the principal under. */
   readonly consumerHeaders: ConsumerHeaderNames;
-  /** Aborts a running JWKS fetch. */
+  /** Aborts a running JWKS fetch (of a cache of its own; a `jwksCache` source's are its owner's). */
   close(): Promise<void>;
 }
+
+/**
+ * What an authenticator needs from its host: the gateway's sinks and, in a gateway, where the
+ * cache of a `jwksUri` comes from (default: a cache of the authenticator's own).
+ *
+ * @example
+ * const ctx: AuthContext = { emit, sendProblem, jwksCache: resources.jwksCacheFor(lease) };
+ */
+export type AuthContext = InternalContext & { jwksCache?: JwksCacheSource | undefined };
 
 /**
  * Validates `options` synchronously (throwing `GatewayConfigError` with paths
@@ -69,7 +79,7 @@ export interface Authenticator {
 export function createAuthenticator(
   options: AuthOptions,
   field: string,
-  ctx: InternalContext,
+  ctx: AuthContext,
 ): Authenticator {
   const raw = expectObject(options, field || 'options');
   const common = resolveCommonOptions(raw, field);
@@ -84,7 +94,7 @@ export function createAuthenticator(
   const jwt: JwtStrategy | undefined =
     raw.jwt === undefined
       ? undefined
-      : createJwtStrategy(raw.jwt, fieldPath(field, 'jwt'), loadJose(), warn);
+      : createJwtStrategy(raw.jwt, fieldPath(field, 'jwt'), loadJose(), warn, ctx.jwksCache);
   const basic: BasicStrategy | undefined =
     raw.basic === undefined
       ? undefined

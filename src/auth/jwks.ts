@@ -13,6 +13,16 @@ export interface JwksTiming {
   maxAgeMs: number;
 }
 
+/**
+ * Where a JWT strategy gets the cache of its `jwksUri`. Default: a cache of its own, closed with
+ * it. A gateway passes one that hands out the cache it keeps per URI, so the keys survive a
+ * configuration update (the newest configuration's timing applies).
+ *
+ * @example
+ * const source: JwksCacheSource = (uri, timing, jose) => caches.acquire(uri, () => new JwksCache(uri, timing, jose), lease);
+ */
+export type JwksCacheSource = (uri: string, timing: JwksTiming, jose: Promise<Jose>) => JwksCache;
+
 /** The largest JWKS document accepted. */
 const MAX_JWKS_BYTES = 512 * 1024;
 
@@ -46,7 +56,7 @@ export class JwksCache {
 
   constructor(
     private readonly uri: string,
-    private readonly timing: JwksTiming,
+    private timing: JwksTiming,
     private readonly jose: Promise<Jose>,
     private readonly now: () => number = Date.now,
   ) {}
@@ -82,6 +92,11 @@ export class JwksCache {
       this.inflight = undefined;
     });
     return this.inflight;
+  }
+
+  /** Applies new timing (a configuration update); the cached keys stay. */
+  retime(timing: JwksTiming): void {
+    this.timing = timing;
   }
 
   /** Aborts a running fetch; later requests fail without fetching. */

@@ -10,7 +10,7 @@ import {
   rejectUnknownKeys,
 } from '../options.js';
 import type { Principal } from '../types.js';
-import { JwksCache, JwksUnavailableError } from './jwks.js';
+import { JwksCache, type JwksCacheSource, JwksUnavailableError } from './jwks.js';
 import type { JwtAlgorithm } from './options.js';
 import {
   type AuthFailure,
@@ -63,12 +63,16 @@ export function loadJose(): Promise<Jose> {
   return loading;
 }
 
-/** Validates `jwt` options and builds the strategy. */
+/**
+ * Validates `jwt` options and builds the strategy. The cache of a `jwksUri` comes from
+ * `jwksCache` when given (and is then not closed with the strategy: its owner releases it).
+ */
 export function createJwtStrategy(
   value: unknown,
   field: string,
   jose: Promise<Jose>,
   warn: (field: string, message: string) => void,
+  jwksCache?: JwksCacheSource,
 ): JwtStrategy {
   const raw = expectObject(value, field);
   rejectUnknownKeys(
@@ -155,15 +159,15 @@ export function createJwtStrategy(
         'fetches keys over plain http; anyone on the path could substitute them (use https)',
       );
     }
-    jwks = new JwksCache(
-      url.href,
-      {
-        cooldownMs: optionalDuration(raw.jwksCooldown, fieldPath(field, 'jwksCooldown'), 30_000),
-        timeoutMs: optionalDuration(raw.jwksTimeout, fieldPath(field, 'jwksTimeout'), 5_000),
-        maxAgeMs: optionalDuration(raw.jwksMaxAge, fieldPath(field, 'jwksMaxAge'), 600_000),
-      },
-      jose,
-    );
+    const timing = {
+      cooldownMs: optionalDuration(raw.jwksCooldown, fieldPath(field, 'jwksCooldown'), 30_000),
+      timeoutMs: optionalDuration(raw.jwksTimeout, fieldPath(field, 'jwksTimeout'), 5_000),
+      maxAgeMs: optionalDuration(raw.jwksMaxAge, fieldPath(field, 'jwksMaxAge'), 600_000),
+    };
+    jwks =
+      jwksCache === undefined
+        ? new JwksCache(url.href, timing, jose)
+        : jwksCache(url.href, timing, jose);
     key = jwks.getKey;
   }
 
@@ -189,7 +193,10 @@ export function createJwtStrategy(
 
   return {
     jwks,
-    close: () => jwks?.close(),
+    // A cache from `jwksCache` belongs to whoever handed it out.
+    close: () => {
+      if (jwksCache === undefined) jwks?.close();
+    },
     async verify(token) {
       let lib: Jose;
       try {

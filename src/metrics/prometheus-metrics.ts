@@ -228,7 +228,8 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
       targetUp.set({ route, target }, event.healthy ? 1 : 0);
     },
     'config.updated'(event) {
-      configUpdates.inc({ result: 'updated' });
+      // Version 1 is the configuration a gateway was created with: not an update.
+      if (event.version > 1) configUpdates.inc({ result: 'updated' });
       configInfo.reset();
       configInfo.set({ hash: event.hash }, 1);
     },

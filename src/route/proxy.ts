@@ -102,9 +102,12 @@ export class RouteProxy implements ExchangeOwner {
   /**
    * Forwards a matched request whose URL was already rewritten (route.ts has refused upgrades the
    * route may not tunnel). Answers 503 when every target is down; otherwise the outcome is
-   * reported by the exchange's listeners.
+   * reported by the exchange's listeners. Does nothing for a response already destroyed.
    */
   forward(req: GatewayRequest, res: ServerResponse): void {
+    // The client left (or a draining gateway cut it) while auth and limits were decided: its
+    // 'close' has been emitted already, so nothing would ever abort an upstream request.
+    if (res.destroyed) return;
     const head = (req as WithHead<GatewayRequest>)[UPGRADE_HEAD];
     const tunnel = head !== undefined;
     const target = this.pool.pick();
@@ -409,8 +412,9 @@ export class RouteProxy implements ExchangeOwner {
     // The upstream's 101 and the frames are written straight on the socket from now on.
     if (socket) res.detachSocket(socket);
     this.attemptEnded(state, 'proxy.response', 101);
-    // The response object will never emit 'close' now: the request is over for request.completed.
-    requestTunnelled(res, 101);
+    // The response object will never emit 'close' now: the request is over for request.completed,
+    // and in flight (for a gateway's drain) until the tunnel's client socket closes.
+    requestTunnelled(res, 101, socket);
   }
 
   tunnelRefused(state: ForwardState, status: number): void {
@@ -422,7 +426,7 @@ export class RouteProxy implements ExchangeOwner {
     // http-proxy-middleware writes the upstream's answer on the socket and ends it.
     if (socket) res.detachSocket(socket);
     this.attemptEnded(state, 'proxy.response', status);
-    requestTunnelled(res, status);
+    requestTunnelled(res, status, socket);
   }
 
   /** Nothing of its own to release: the targets and agents belong to the {@link RouteUpstreams}' owner. */

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { ConsumerHeaderNames } from '../auth/consumer-headers.js';
 import { GatewayConfigError } from '../errors.js';
 import { createEmitter, isListening } from '../events.js';
+import type { Lease } from '../gateway/registry.js';
 import type { InternalContext } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
 import { takeRequest } from '../request-completed.js';
@@ -74,15 +75,17 @@ export interface CompiledRoute {
 
 /**
  * What compileRoute needs from the gateway besides the options: the gateway's
- * {@link Upstreams} (the route's targets, agents and send queue come from it)
- * and its consumer header names (default `x-consumer-id`, `x-consumer-scopes`
- * and `x-consumer-type`).
+ * {@link Upstreams} (the route's targets, agents and send queue come from it),
+ * the lease of the configuration being compiled, which holds the route's targets
+ * (default none: held until the upstreams close), and its consumer header names
+ * (default `x-consumer-id`, `x-consumer-scopes` and `x-consumer-type`).
  *
  * @example
- * const ctx: RouteContext = { emit, sendProblem, upstreams, consumerHeaders: authenticator.consumerHeaders };
+ * const ctx: RouteContext = { emit, sendProblem, upstreams, lease, consumerHeaders: authenticator.consumerHeaders };
  */
 export type RouteContext = InternalContext & {
   upstreams: Upstreams;
+  lease?: Lease | undefined;
   consumerHeaders?: ConsumerHeaderNames | undefined;
 };
 
@@ -147,7 +150,7 @@ class Route implements CompiledRoute {
       ctx.consumerHeaders ?? options.consumerHeaders,
     );
     // Last: its upstreams open agents, so everything that can throw has been checked.
-    this.proxy = new RouteProxy(options, ctx, ctx.upstreams.forRoute(options));
+    this.proxy = new RouteProxy(options, ctx, ctx.upstreams.forRoute(options, ctx.lease, ctx.emit));
   }
 
   match(path: string, req: GatewayRequest): RouteMatch | null {

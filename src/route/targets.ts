@@ -1,3 +1,4 @@
+import type { Agent as HttpAgent } from 'node:http';
 import type { ResolvedTarget } from './options.js';
 
 /**
@@ -31,10 +32,13 @@ export type HealthListener = (
 
 /**
  * One upstream of a route, everything about it computed at construction: how
- * it is shown, where requests go, and its passive-health state.
+ * it is shown, where requests go, and its passive-health state. A gateway keeps
+ * one per route and target URL across configuration updates (see `Upstreams`),
+ * so its health outlives any one pool; its weight and balancing state belong to
+ * the {@link TargetPool} that lists it.
  *
  * @example
- * new UpstreamTarget(new URL('http://u:p@a:8080/v1/'), 1).display; // 'http://a:8080/v1'
+ * new UpstreamTarget(new URL('http://u:p@a:8080/v1/')).display; // 'http://a:8080/v1'
  */
 export class UpstreamTarget {
   /** The URL without credentials, as shown in events and on `req.gateway.route.target`. */
@@ -43,7 +47,6 @@ export class UpstreamTarget {
   readonly hostHeader: string;
   /** The target URL's path without its trailing slash, prepended to every forwarded path ('' for none). */
   readonly pathPrefix: string;
-  readonly weight: number;
   readonly https: boolean;
   /** Host name or IP literal to connect to (IPv6 without brackets). */
   readonly hostname: string;
@@ -55,22 +58,21 @@ export class UpstreamTarget {
    * nothing parses a URL per request (`host` keeps IPv6 brackets for its redirect rewriting).
    */
   readonly proxyTarget: { protocol: string; host: string; hostname: string; port: number };
-  /** Smooth weighted round robin state. */
-  current = 0;
   /** Epoch ms until which the target is skipped (0 = takes traffic). */
   downUntil = 0;
+  /**
+   * The keep-alive agent requests to this target go through when its route has no `proxy.agent`
+   * (set by `Upstreams`, which owns and destroys it); `null` otherwise.
+   */
+  agent: HttpAgent | null = null;
 
-  constructor(
-    readonly url: URL,
-    weight: number,
-  ) {
+  constructor(readonly url: URL) {
     const clean = new URL(url.href);
     clean.username = '';
     clean.password = '';
     this.display = clean.href.endsWith('/') ? clean.href.slice(0, -1) : clean.href;
     this.hostHeader = url.host;
     this.pathPrefix = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
-    this.weight = weight;
     this.https = url.protocol === 'https:';
     this.hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.port = url.port === '' ? (this.https ? 443 : 80) : Number(url.port);
@@ -89,7 +91,9 @@ export class UpstreamTarget {
 
 /**
  * Options of a {@link TargetPool}: the cooldown (default {@link TARGET_COOLDOWN_MS}), a clock
- * (default `Date.now`) and a listener for health transitions (default none).
+ * (default `Date.now`), a listener for health transitions (default none) and where each
+ * target's {@link UpstreamTarget} comes from (default: a new one; a gateway passes the one it
+ * keeps for the route and URL, so health survives a configuration update).
  *
  * @example
  * const options: TargetPoolOptions = { cooldownMs: 5_000, onHealth: (t, up) => {} };
@@ -98,6 +102,7 @@ export interface TargetPoolOptions {
   cooldownMs?: number;
   now?: () => number;
   onHealth?: HealthListener | undefined;
+  target?: (resolved: ResolvedTarget) => UpstreamTarget;
 }
 
 /**
@@ -116,13 +121,20 @@ export interface TargetPoolOptions {
  */
 export class TargetPool {
   readonly targets: readonly UpstreamTarget[];
+  /** The weight of each target, by index. */
+  private readonly weights: readonly number[];
+  /** Smooth weighted round robin state of each target, by index. */
+  private readonly current: number[];
   private readonly single: UpstreamTarget | null;
   private readonly cooldownMs: number;
   private readonly now: () => number;
   private readonly onHealth: HealthListener | undefined;
 
   constructor(targets: readonly ResolvedTarget[], options: TargetPoolOptions = {}) {
-    this.targets = targets.map((t) => new UpstreamTarget(t.url, t.weight));
+    const make = options.target ?? ((t: ResolvedTarget) => new UpstreamTarget(t.url));
+    this.targets = targets.map(make);
+    this.weights = targets.map((t) => t.weight);
+    this.current = targets.map(() => 0);
     this.single = this.targets.length === 1 ? (this.targets[0] as UpstreamTarget) : null;
     this.cooldownMs = options.cooldownMs ?? TARGET_COOLDOWN_MS;
     // Resolved at each call, so a test clock installed later (fake `Date`) is seen.
@@ -134,7 +146,9 @@ export class TargetPool {
   pick(): UpstreamTarget | null {
     if (this.single !== null) return this.single;
     const targets = this.targets;
-    let best: UpstreamTarget | null = null;
+    const weights = this.weights;
+    const current = this.current;
+    let best = -1;
     let total = 0;
     let time = 0;
     for (let i = 0; i < targets.length; i++) {
@@ -143,12 +157,14 @@ export class TargetPool {
         time ||= this.now();
         if (!this.takesTraffic(target, time)) continue;
       }
-      target.current += target.weight;
-      total += target.weight;
-      if (best === null || target.current > best.current) best = target;
+      const weight = weights[i] as number;
+      current[i] = (current[i] as number) + weight;
+      total += weight;
+      if (best === -1 || (current[i] as number) > (current[best] as number)) best = i;
     }
-    if (best !== null) best.current -= total;
-    return best;
+    if (best === -1) return null;
+    current[best] = (current[best] as number) - total;
+    return targets[best] as UpstreamTarget;
   }
 
   /**
@@ -170,7 +186,8 @@ export class TargetPool {
     if (this.single !== null) return;
     const wasUp = target.downUntil === 0;
     target.downUntil = this.now() + this.cooldownMs;
-    target.current = 0;
+    const index = this.targets.indexOf(target);
+    if (index !== -1) this.current[index] = 0;
     if (wasUp) this.onHealth?.(target, false, reason);
   }
 

@@ -1,9 +1,10 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { type EmitEvent, isListening } from '../events.js';
+import { type Lease, Registry } from '../gateway/registry.js';
 import type { ResolvedRouteOptions } from './options.js';
 import { SendQueue } from './send-queue.js';
-import { type HealthListener, TargetPool, type UpstreamTarget } from './targets.js';
+import { type HealthListener, TargetPool, UpstreamTarget } from './targets.js';
 
 /** Free keep-alive sockets are closed after this, below Node's default server keepAliveTimeout (5 s). */
 const FREE_SOCKET_TIMEOUT_MS = 4_000;
@@ -22,7 +23,7 @@ export interface RouteUpstreams {
   readonly pool: TargetPool;
   /** The gateway's end-of-turn send queue. */
   readonly queue: SendQueue;
-  /** Plain requests to `target`: the route's `proxy.agent`, else the route's keep-alive agent for its protocol. */
+  /** Plain requests to `target`: the route's `proxy.agent`, else the target's keep-alive agent. */
   agentFor(target: UpstreamTarget): HttpAgent;
   /**
    * WebSocket handshakes: the route's `proxy.agent`, else `false` (a connection of their own:
@@ -31,79 +32,99 @@ export interface RouteUpstreams {
   readonly tunnelAgent: HttpAgent | false;
   /**
    * One agent for every target, as http-proxy-middleware takes it: `proxy.agent`, else the
-   * route's keep-alive agent; `undefined` when the targets mix `http:` and `https:` (then
-   * http-proxy-middleware uses its own keep-alive agents).
+   * first target's keep-alive agent; `undefined` when the targets mix `http:` and `https:`
+   * (then http-proxy-middleware uses its own keep-alive agents).
    */
   readonly sharedAgent: HttpAgent | undefined;
 }
 
 /**
- * The forwarding resources a gateway owns outside any one route: the send
- * queue every route of the gateway shares, and the factory of each route's
- * {@link RouteUpstreams}. `close()` destroys every agent it created (never an
- * agent the user passed in `proxy.agent`). A standalone `route()` owns one of
- * its own. (Live configuration updates will look up a route's upstreams here by
- * its identity — name, else path — so its pool and agents survive an update.)
+ * The forwarding resources a gateway owns outside any one configuration: the
+ * send queue every route of the gateway shares, and one entry per route and
+ * target URL (the route by its `name`, else its `path`) holding the target's
+ * passive-health state and its keep-alive agent. {@link Upstreams.forRoute}
+ * builds a route's {@link RouteUpstreams} from those entries, so a target that
+ * is still a target of the same route after a configuration update keeps its
+ * health and its pooled connections. Each entry is held by the leases of the
+ * configurations that use it and released (its agent destroyed) with the last;
+ * `close()` destroys every agent it created (never an agent the user passed in
+ * `proxy.agent`). A standalone `route()` owns one of its own.
  *
  * @example
  * const upstreams = new Upstreams(emit);
- * const route = new RouteProxy(resolved, ctx, upstreams.forRoute(resolved));
+ * const route = new RouteProxy(resolved, ctx, upstreams.forRoute(resolved, lease));
  * await upstreams.close();
  */
 export class Upstreams {
   readonly queue = new SendQueue();
-  private readonly agents: HttpAgent[] = [];
+  private readonly endpoints = new Registry<UpstreamTarget>(destroyAgent);
 
+  /** `emit`: where `target.health` goes unless {@link Upstreams.forRoute} is given another. */
   constructor(private readonly emit: EmitEvent) {}
 
-  /** Builds the upstreams of one route (options already validated). */
-  forRoute(options: ResolvedRouteOptions): RouteUpstreams {
-    const pool = new TargetPool(options.targets, {
-      onHealth: this.healthReporter(options),
-    });
+  /**
+   * Builds the upstreams of one route (options already validated). The route's targets are
+   * held by `lease` (without one, until `close()`); `emit` receives its `target.health` events.
+   */
+  forRoute(
+    options: ResolvedRouteOptions,
+    lease?: Lease,
+    emit: EmitEvent = this.emit,
+  ): RouteUpstreams {
     // Validated as an object; http-proxy-middleware types `agent` as any.
     const userAgent = options.proxy.agent as HttpAgent | undefined;
-    let http: HttpAgent | null = null;
-    let https: HttpsAgent | null = null;
-    const own = <T extends HttpAgent>(agent: T): T => {
-      this.agents.push(agent);
-      return agent;
-    };
-    // Without an agent of the user's, one keep-alive agent per protocol the targets use.
-    for (const target of userAgent === undefined ? pool.targets : []) {
-      if (target.https)
-        https ??= own(new HttpsAgent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS }));
-      else http ??= own(new HttpAgent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS }));
-    }
-    const httpAgent = http;
-    const httpsAgent = https;
+    const routeKey = options.name ?? options.path;
+    const pool = new TargetPool(options.targets, {
+      onHealth: healthReporter(routeKey, emit),
+      target: (resolved) => {
+        const target = this.endpoints.acquire(
+          `${routeKey}\n${resolved.url.href}`,
+          () => new UpstreamTarget(resolved.url),
+          lease,
+        );
+        // Without an agent of the user's, one keep-alive agent per target, made once and kept
+        // with the target's entry.
+        if (userAgent === undefined && target.agent === null) {
+          target.agent = target.https
+            ? new HttpsAgent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS })
+            : new HttpAgent({ keepAlive: true, timeout: FREE_SOCKET_TIMEOUT_MS });
+        }
+        return target;
+      },
+    });
+    const first = pool.targets[0] as UpstreamTarget;
+    const oneProtocol = pool.targets.every((target) => target.https === first.https);
     return {
       pool,
       queue: this.queue,
-      agentFor:
-        userAgent !== undefined
-          ? () => userAgent
-          : (target) => (target.https ? httpsAgent : httpAgent) as HttpAgent,
+      agentFor: userAgent !== undefined ? () => userAgent : agentOfTarget,
       tunnelAgent: userAgent ?? false,
-      sharedAgent:
-        userAgent ??
-        (httpAgent !== null && httpsAgent !== null
-          ? undefined
-          : (httpAgent ?? httpsAgent ?? undefined)),
+      // Node's agents pool by host and port, so the first target's agent serves them all.
+      sharedAgent: userAgent ?? (oneProtocol ? (first.agent ?? undefined) : undefined),
     };
   }
 
-  private healthReporter(options: ResolvedRouteOptions): HealthListener {
-    const route = options.name ?? options.path;
-    const emit = this.emit;
-    return (target, healthy, reason) => {
-      if (!isListening(emit, 'target.health')) return;
-      emit({ type: 'target.health', route, target: target.display, healthy, reason });
-    };
+  /** Targets (with their agents) held now, for tests and diagnostics. */
+  get size(): number {
+    return this.endpoints.size;
   }
 
   async close(): Promise<void> {
-    for (const agent of this.agents) agent.destroy();
-    this.agents.length = 0;
+    await this.endpoints.close();
   }
+}
+
+function agentOfTarget(target: UpstreamTarget): HttpAgent {
+  return target.agent as HttpAgent;
+}
+
+function destroyAgent(target: UpstreamTarget): void {
+  target.agent?.destroy();
+}
+
+function healthReporter(route: string, emit: EmitEvent): HealthListener {
+  return (target, healthy, reason) => {
+    if (!isListening(emit, 'target.health')) return;
+    emit({ type: 'target.health', route, target: target.display, healthy, reason });
+  };
 }
