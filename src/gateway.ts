@@ -17,14 +17,16 @@ import {
 import { type InternalContext, type Step, type StepResult, whenAllowed } from './pipeline.js';
 import { createProblemSender, type ErrorResponder } from './problem.js';
 import { createLimiter, type Limiter } from './rate-limit/limiter.js';
-import type { RateLimitOptions } from './rate-limit/options.js';
 import { takeRequest } from './request-completed.js';
 import { admitRequest } from './route/admit-request.js';
 import type { RouteOptions } from './route/options.js';
 import { type CompiledRoute, compileRoute, type RouteMatch } from './route/route.js';
 import { Upstreams } from './route/upstreams.js';
+import { parseOptions } from './schema/parse.js';
+import { type RateLimitOptions, rateLimitOptions } from './schema/rate-limit.js';
+import { rateLimitStore } from './schema/stores.js';
 import { MemoryStore } from './stores/memory-store.js';
-import { assertRateLimitStore, type RateLimitStore } from './stores/types.js';
+import type { RateLimitStore } from './stores/types.js';
 import type {
   GatewayEventListener,
   GatewayMiddleware,
@@ -124,13 +126,20 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
       }
       return sharedStore;
     };
-    if (config.store !== undefined) assertRateLimitStore(config.store, 'store');
+    if (config.store !== undefined) {
+      parseOptions(rateLimitStore, config.store, { prefix: 'store', root: 'store' });
+    }
+    const parseLimits = (value: RateLimitOptions, prefix: string) => {
+      const parsed = parseOptions(rateLimitOptions, value, { prefix, root: prefix });
+      for (const warning of parsed.warnings) ctx.emit({ type: 'config.warning', ...warning });
+      return parsed.value;
+    };
 
     // The default policy is one limiter shared by every route that inherits it,
     // so a client's budget is counted once across those routes.
     let defaultLimiter: Limiter | null = null;
     if (config.rateLimit) {
-      defaultLimiter = createLimiter(config.rateLimit, 'rateLimit', {
+      defaultLimiter = createLimiter(parseLimits(config.rateLimit, 'rateLimit'), {
         ...ctx,
         store: storeForLimiters(),
       });
@@ -154,7 +163,7 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
         // The shared default limiter, with this route's label in its events.
         limitStep = defaultLimiter?.stepFor(compiled.label) ?? null;
       } else if (rateLimit !== false) {
-        const limiter = createLimiter(rateLimit, `${field}.rateLimit`, {
+        const limiter = createLimiter(parseLimits(rateLimit, `${field}.rateLimit`), {
           ...ctx,
           store: storeForLimiters(),
           routeName: compiled.label,

@@ -25,13 +25,6 @@ export { GatewayConfigError } from './errors.js';
 export type { GatewayConfig, GatewayRouteOptions, RouteAuth } from './gateway.js';
 export { createGateway } from './gateway.js';
 export type { ErrorResponder, Problem, ProblemCode } from './problem.js';
-export type {
-  HeadersMode,
-  PolicyOptions,
-  RateLimitKey,
-  RateLimitOptions,
-  RequestFunction,
-} from './rate-limit/options.js';
 export { rateLimit } from './rate-limit/rate-limit.js';
 export type {
   HeaderRules,
@@ -44,6 +37,13 @@ export type {
 } from './route/options.js';
 export { route } from './route/route.js';
 export { handleUpgrades } from './route/upgrades.js';
+export type {
+  HeadersMode,
+  PolicyOptions,
+  RateLimitKey,
+  RateLimitOptions,
+  RequestFunction,
+} from './schema/rate-limit.js';
 export type { MemoryStoreOptions } from './stores/memory-store.js';
 export { MemoryStore } from './stores/memory-store.js';
 export type { RedisStoreOptions } from './stores/redis-store.js';

@@ -23,19 +23,21 @@ export const MAX_TIMER_MS = 2_147_483_647;
  * `maxMs` bounds it (`maxText` says the bound in words); `allowZero` accepts a
  * bare `0`. A bare number under one second is almost always a unit mistake
  * (`window: 60` is 60 ms), so it gives a warning (see `warn`); write `'60ms'`
- * to mean milliseconds without one. Problems carry `ERR_CONFIG_INVALID_DURATION`.
+ * to mean milliseconds without one. `required` is the message for a missing
+ * value. Problems carry `ERR_CONFIG_INVALID_DURATION`.
  *
  * @example
  * const timeout = duration({ maxMs: MAX_TIMER_MS, maxText: '24 days' }).prefault('30s');
  */
 export function duration(
-  options: { maxMs?: number; maxText?: string; allowZero?: boolean } = {},
+  options: { maxMs?: number; maxText?: string; allowZero?: boolean; required?: string } = {},
 ): z.ZodType<number, Duration> {
   const number = options.allowZero
     ? z.number({ error: DURATION_MESSAGE }).nonnegative({ error: DURATION_MESSAGE })
     : z.number({ error: DURATION_MESSAGE }).positive({ error: DURATION_MESSAGE });
   const input = z.union([z.string().regex(DURATION_PATTERN, { error: DURATION_MESSAGE }), number], {
-    error: DURATION_MESSAGE,
+    error: (issue) =>
+      issue.input === undefined ? (options.required ?? 'is required') : DURATION_MESSAGE,
   });
   const schema = input.transform((value, ctx) => {
     const ms = toMilliseconds(value);

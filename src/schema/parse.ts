@@ -317,7 +317,7 @@ function showsInput(issue: z.core.$ZodIssue, params: CustomParams | undefined): 
 }
 
 /** Names of options whose values may be secrets, in case a schema forgot to say so. */
-const SECRET_NAME = /(key|secret|password|hash|token|credential)s?$/i;
+const SECRET_NAME = /(secret|password|hash|token|credential)s?$|[a-z]Keys?$/i;
 
 function lastName(path: readonly PropertyKey[]): string {
   for (let i = path.length - 1; i >= 0; i--) {
