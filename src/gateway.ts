@@ -1,77 +1,19 @@
 import type { ServerResponse } from 'node:http';
-import {
-  type Authenticator,
-  type AuthRequirement,
-  createAuthenticator,
-} from './auth/authenticator.js';
-import { type AuthOptions, expectScopes } from './auth/options.js';
-import { GatewayConfigError } from './errors.js';
+import { type Authenticator, createAuthenticator } from './auth/authenticator.js';
 import { createEmitter } from './events.js';
-import {
-  expectBoolean,
-  expectFunction,
-  expectObject,
-  isPlainObject,
-  rejectUnknownKeys,
-} from './options.js';
 import { type InternalContext, type Step, type StepResult, whenAllowed } from './pipeline.js';
-import { createProblemSender, type ErrorResponder } from './problem.js';
+import { createProblemSender } from './problem.js';
 import { createLimiter, type Limiter } from './rate-limit/limiter.js';
 import { takeRequest } from './request-completed.js';
 import { admitRequest } from './route/admit-request.js';
-import type { RouteOptions } from './route/options.js';
 import { type CompiledRoute, compileRoute, type RouteMatch } from './route/route.js';
 import { Upstreams } from './route/upstreams.js';
-import { parseOptions } from './schema/parse.js';
-import { type RateLimitOptions, rateLimitOptions } from './schema/rate-limit.js';
-import { rateLimitStore } from './schema/stores.js';
+import { type GatewayConfig, parseGatewayConfig } from './schema/gateway.js';
 import { MemoryStore } from './stores/memory-store.js';
 import type { RateLimitStore } from './stores/types.js';
-import type {
-  GatewayEventListener,
-  GatewayMiddleware,
-  GatewayRequest,
-  NextFunction,
-} from './types.js';
+import type { GatewayMiddleware, GatewayRequest, NextFunction } from './types.js';
 
-/** Per-route authentication in `createGateway`: on (default when `auth` is set), off, optional, or with scopes. */
-export type RouteAuth = boolean | 'optional' | { scopes: string[] };
-
-/** A route of the gateway: `route()`'s options plus per-route auth and rate limit overrides. */
-export type GatewayRouteOptions = RouteOptions & {
-  /** Default: `true` when the gateway has `auth`, else `false`. */
-  auth?: RouteAuth;
-  /** `false` disables limiting for this route; an object replaces the gateway's default policy. */
-  rateLimit?: false | RateLimitOptions;
-};
-
-/** Options of {@link createGateway}. */
-export interface GatewayConfig {
-  /** The gateway's authentication strategies (see `authenticate()`). */
-  auth?: AuthOptions;
-  /** The default rate limit of every route; `false` or absent: no default limit. */
-  rateLimit?: RateLimitOptions | false;
-  /** Shared by every policy that names no store of its own. Default: one bounded `MemoryStore`. */
-  store?: RateLimitStore;
-  /** Tried in order; the first match (path, method, host) wins. */
-  routes: GatewayRouteOptions[];
-  /** Default `true`: unmatched requests go to `next()`. `false`: 404 problem. */
-  fallthrough?: boolean;
-  /** Structured events (auth, rate limits, proxying, config warnings). No secrets. */
-  onEvent?: GatewayEventListener;
-  /** Replaces how problem bodies are written. Status and headers are set before it is called. */
-  errorResponse?: ErrorResponder;
-}
-
-const CONFIG_KEYS = [
-  'auth',
-  'rateLimit',
-  'store',
-  'routes',
-  'fallthrough',
-  'onEvent',
-  'errorResponse',
-] as const;
+export type { GatewayConfig, GatewayRouteOptions, RouteAuth } from './schema/gateway.js';
 
 /**
  * One middleware that runs the whole gateway: path normalisation, then for
@@ -86,38 +28,25 @@ const CONFIG_KEYS = [
  * }));
  */
 export function createGateway(config: GatewayConfig): GatewayMiddleware {
-  const options = expectObject(config, 'config');
-  rejectUnknownKeys(options, CONFIG_KEYS, '');
-  if (options.onEvent !== undefined) expectFunction(options.onEvent, 'onEvent');
-  if (options.errorResponse !== undefined) expectFunction(options.errorResponse, 'errorResponse');
-  const fallthrough =
-    options.fallthrough === undefined ? true : expectBoolean(options.fallthrough, 'fallthrough');
-  if (!Array.isArray(options.routes) || options.routes.length === 0) {
-    throw new GatewayConfigError('routes', 'must be a non-empty array of routes');
-  }
-  if (
-    options.rateLimit !== undefined &&
-    options.rateLimit !== false &&
-    !isPlainObject(options.rateLimit)
-  ) {
-    throw new GatewayConfigError('rateLimit', 'must be rate limit options or false');
-  }
-
+  // Validated whole, synchronously: every mistake throws GatewayConfigError here.
+  const resolved = parseGatewayConfig(config);
+  const fallthrough = resolved.fallthrough;
   const ctx: InternalContext = {
-    emit: createEmitter(config.onEvent),
-    sendProblem: createProblemSender(config.errorResponse),
+    emit: createEmitter(resolved.onEvent),
+    sendProblem: createProblemSender(resolved.errorResponse),
   };
+  for (const warning of resolved.warnings) ctx.emit({ type: 'config.warning', ...warning });
   const closers: Array<() => Promise<void>> = [];
   // The gateway's forwarding resources: one send queue for its routes, their targets and agents.
   const upstreams = new Upstreams(ctx.emit);
   closers.push(() => upstreams.close());
   try {
     const authenticator =
-      config.auth === undefined ? null : createAuthenticator(config.auth, 'auth', ctx);
+      resolved.auth === undefined ? null : createAuthenticator(resolved.auth, ctx);
     if (authenticator) closers.push(() => authenticator.close());
 
     // One store for every policy that names none, created only when some policy needs it.
-    let sharedStore: RateLimitStore | undefined = config.store;
+    let sharedStore: RateLimitStore | undefined = resolved.store;
     const storeForLimiters = (): RateLimitStore => {
       if (sharedStore === undefined) {
         const owned = new MemoryStore();
@@ -126,20 +55,11 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
       }
       return sharedStore;
     };
-    if (config.store !== undefined) {
-      parseOptions(rateLimitStore, config.store, { prefix: 'store', root: 'store' });
-    }
-    const parseLimits = (value: RateLimitOptions, prefix: string) => {
-      const parsed = parseOptions(rateLimitOptions, value, { prefix, root: prefix });
-      for (const warning of parsed.warnings) ctx.emit({ type: 'config.warning', ...warning });
-      return parsed.value;
-    };
-
     // The default policy is one limiter shared by every route that inherits it,
     // so a client's budget is counted once across those routes.
     let defaultLimiter: Limiter | null = null;
-    if (config.rateLimit) {
-      defaultLimiter = createLimiter(parseLimits(config.rateLimit, 'rateLimit'), {
+    if (resolved.rateLimit) {
+      defaultLimiter = createLimiter(resolved.rateLimit, {
         ...ctx,
         store: storeForLimiters(),
       });
@@ -147,23 +67,22 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
       closers.push(() => limiter.close());
     }
 
-    const routes = config.routes.map((routeConfig, index) => {
-      const field = `routes[${index}]`;
-      expectObject(routeConfig, field);
-      const { auth, rateLimit, ...routeOptions } = routeConfig;
-      const compiled = compileRoute(routeOptions, field, {
+    const routes = resolved.routes.map((routeOptions) => {
+      const { auth, rateLimit } = routeOptions;
+      const compiled = compileRoute(routeOptions, {
         ...ctx,
         upstreams,
         consumerHeaders: authenticator?.consumerHeaders,
       });
       closers.push(() => compiled.close());
-      const authStep = resolveRouteAuth(auth, authenticator, `${field}.auth`, compiled.label);
+      const authStep =
+        auth === null || authenticator === null ? null : authenticator.step(auth, compiled.label);
       let limitStep: Step | null = null;
       if (rateLimit === undefined) {
         // The shared default limiter, with this route's label in its events.
         limitStep = defaultLimiter?.stepFor(compiled.label) ?? null;
       } else if (rateLimit !== false) {
-        const limiter = createLimiter(parseLimits(rateLimit, `${field}.rateLimit`), {
+        const limiter = createLimiter(rateLimit, {
           ...ctx,
           store: storeForLimiters(),
           routeName: compiled.label,
@@ -226,34 +145,6 @@ export function createGateway(config: GatewayConfig): GatewayMiddleware {
     closeAll(closers).catch(() => {});
     throw err;
   }
-}
-
-function resolveRouteAuth(
-  auth: RouteAuth | undefined,
-  authenticator: Authenticator | null,
-  field: string,
-  routeName: string | undefined,
-): Step | null {
-  if (auth === false) return null;
-  if (auth === undefined) {
-    return authenticator ? authenticator.step(authenticator.defaultRequirement, routeName) : null;
-  }
-  if (!authenticator) {
-    throw new GatewayConfigError(
-      field,
-      'needs the gateway-level `auth` option to say how to authenticate',
-    );
-  }
-  let requirement: AuthRequirement;
-  if (auth === true) requirement = authenticator.defaultRequirement;
-  else if (auth === 'optional') requirement = { optional: true, scopes: [] };
-  else if (isPlainObject(auth)) {
-    rejectUnknownKeys(auth, ['scopes'], field);
-    requirement = { optional: false, scopes: expectScopes(auth.scopes, `${field}.scopes`) };
-  } else {
-    throw new GatewayConfigError(field, "must be true, false, 'optional' or { scopes: [...] }");
-  }
-  return authenticator.step(requirement, routeName);
 }
 
 /** One route with its precomputed chain: authenticate → rate limit → forward. */

@@ -3,6 +3,15 @@
 
 export { authenticate } from './auth/authenticate.js';
 export { hashApiKey } from './auth/hash-api-key.js';
+export { hashPassword } from './auth/password-hash.js';
+export type { GatewayConfigErrorCode, GatewayConfigIssue } from './errors.js';
+export { GatewayConfigError } from './errors.js';
+export type { GatewayConfig, GatewayRouteOptions, RouteAuth } from './gateway.js';
+export { createGateway } from './gateway.js';
+export type { ErrorResponder, Problem, ProblemCode } from './problem.js';
+export { rateLimit } from './rate-limit/rate-limit.js';
+export { route } from './route/route.js';
+export { handleUpgrades } from './route/upgrades.js';
 export type {
   ApiKeyEntry,
   ApiKeyOptions,
@@ -17,15 +26,15 @@ export type {
   JwtAlgorithm,
   JwtKeySource,
   JwtOptions,
-} from './auth/options.js';
-export { hashPassword } from './auth/password-hash.js';
-export type { Duration } from './duration.js';
-export type { GatewayConfigErrorCode } from './errors.js';
-export { GatewayConfigError } from './errors.js';
-export type { GatewayConfig, GatewayRouteOptions, RouteAuth } from './gateway.js';
-export { createGateway } from './gateway.js';
-export type { ErrorResponder, Problem, ProblemCode } from './problem.js';
-export { rateLimit } from './rate-limit/rate-limit.js';
+} from './schema/auth.js';
+export type { Duration } from './schema/duration.js';
+export type {
+  HeadersMode,
+  PolicyOptions,
+  RateLimitKey,
+  RateLimitOptions,
+  RequestFunction,
+} from './schema/rate-limit.js';
 export type {
   HeaderRules,
   RewriteContext,
@@ -34,16 +43,7 @@ export type {
   RouteRewrite,
   RouteTarget,
   WeightedTarget,
-} from './route/options.js';
-export { route } from './route/route.js';
-export { handleUpgrades } from './route/upgrades.js';
-export type {
-  HeadersMode,
-  PolicyOptions,
-  RateLimitKey,
-  RateLimitOptions,
-  RequestFunction,
-} from './schema/rate-limit.js';
+} from './schema/route.js';
 export type { MemoryStoreOptions } from './stores/memory-store.js';
 export { MemoryStore } from './stores/memory-store.js';
 export type { RedisStoreOptions } from './stores/redis-store.js';

@@ -1,7 +1,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { type EmitEvent, isListening } from '../events.js';
-import type { ResolvedRouteOptions } from './options.js';
+import type { ResolvedRouteOptions } from '../schema/route.js';
 import { SendQueue } from './send-queue.js';
 import { type HealthListener, TargetPool, type UpstreamTarget } from './targets.js';
 

@@ -112,6 +112,10 @@ export function fail(
 }
 
 /**
+ * Refinements on containers (`.check` on an array or object) must begin with
+ * `if (ctx.issues.length > 0) return;`: zod runs them after problems that do
+ * not abort (a string's format), on values whose own transforms did not run.
+ *
  * Parses `input` with `schema`: the resolved value and the warnings, or a
  * {@link GatewayConfigError} naming every problem. Synchronous, no side effects.
  *
@@ -131,15 +135,17 @@ export function parseOptions<S extends z.ZodType>(
     collectingWarnings = false;
   }
   if (first.success) return { value: first.data as z.output<S>, warnings: [] };
-  const issues = first.error.issues;
-  const warnings = issues.filter(isWarning);
+  // Warnings can sit inside a union's members: read them where the errors would be read.
+  const flat: FlatIssue[] = [];
+  flatten(first.error.issues, [], flat);
+  const warnings = flat.filter((f) => isWarning(f.issue));
   // Errors are always taken from a pass without warnings: a warning stops the transforms above
   // it, which could hide a problem they would find.
   const second = schema.safeParse(input, PARSE_CONTEXT);
   if (!second.success) throw configError(schema, input, second.error.issues, at);
   return {
     value: second.data as z.output<S>,
-    warnings: warnings.map((issue) => ({ field: fieldOf(issue.path, at), message: issue.message })),
+    warnings: warnings.map((f) => ({ field: fieldOf(f.path, at), message: f.issue.message })),
   };
 }
 
@@ -284,7 +290,7 @@ function describe(
   let message = issue.message;
   const received = (issue as { input?: unknown }).input;
   if (received === undefined && isPresentUndefined(input, flat.path)) {
-    message = `${message === 'is required' ? 'is undefined' : message} (got undefined — is the environment variable set?)`;
+    message = `${message} (got undefined — is the environment variable set?)`;
   } else if (received !== undefined && showsInput(issue, params) && !message.includes('(got ')) {
     const secret = found.metas.some((meta) => meta.secret) || SECRET_NAME.test(lastName(flat.path));
     message = `${message} (got ${describeValue(received, secret)})`;

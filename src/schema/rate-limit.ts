@@ -46,8 +46,13 @@ const windowDuration = () =>
     required: "is required, e.g. '1m' or 60000",
   });
 
-/** A policy as resolved before the middleware's default algorithm is applied. */
-interface PartialPolicy {
+/**
+ * A policy of `limits` or `plans` as parsed, before the middleware's default algorithm is applied.
+ *
+ * @example
+ * const p: PartialPolicy = { name: '5-in-1m', limit: 5, windowMs: 60_000, algorithm: undefined };
+ */
+export interface PartialPolicy {
   name: string;
   limit: number;
   windowMs: number;
