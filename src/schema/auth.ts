@@ -288,20 +288,17 @@ const EC_CURVES: Partial<Record<JwtAlgorithm, string>> = {
   ES512: 'secp521r1',
 };
 
-const jwtAlgorithm = z.string({ error: 'must be an algorithm name such as RS256' }).check((ctx) => {
-  const alg = ctx.value;
-  if (alg.trim().toLowerCase() === 'none') {
-    fail(ctx, "'none' (unsigned tokens) is never accepted");
-  } else if (!(ALGORITHMS as readonly string[]).includes(alg)) {
+const jwtAlgorithm = z.enum(ALGORITHMS, {
+  error: (issue) => {
+    const alg = issue.input;
+    if (typeof alg !== 'string') return 'must be an algorithm name such as RS256';
+    if (alg.trim().toLowerCase() === 'none') return "'none' (unsigned tokens) is never accepted";
     const hint = ALGORITHMS.find((a) => a.toLowerCase() === alg.toLowerCase());
-    fail(
-      ctx,
-      hint
-        ? `unknown algorithm '${alg}' (did you mean '${hint}'?)`
-        : `unknown algorithm '${alg}' (supported: ${ALGORITHMS.join(', ')})`,
-    );
-  }
-}) as unknown as z.ZodType<JwtAlgorithm, JwtAlgorithm>;
+    return hint
+      ? `unknown algorithm '${alg}' (did you mean '${hint}'?)`
+      : `unknown algorithm '${alg}' (supported: ${ALGORITHMS.join(', ')})`;
+  },
+});
 
 const jwksUri = nonEmptyString().check((ctx) => {
   let url: URL;

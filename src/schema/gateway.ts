@@ -97,6 +97,8 @@ export interface ResolvedGatewayConfig {
  */
 export const gatewayConfig = z
   .strictObject({
+    /** The JSON Schema a JSON or YAML file of this configuration follows, for editors. Ignored. */
+    $schema: z.string().optional(),
     /** The gateway's authentication strategies (see `authenticate()`). */
     auth: gatewayAuthOptions.optional(),
     /** The default rate limit of every route; `false` or absent: no default limit. */

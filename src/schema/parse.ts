@@ -291,7 +291,12 @@ function describe(
   const received = (issue as { input?: unknown }).input;
   if (received === undefined && isPresentUndefined(input, flat.path)) {
     message = `${message} (got undefined — is the environment variable set?)`;
-  } else if (received !== undefined && showsInput(issue, params) && !message.includes('(got ')) {
+  } else if (
+    received !== undefined &&
+    showsInput(issue, params) &&
+    !message.includes('(got ') &&
+    !(typeof received === 'string' && received !== '' && message.includes(`'${received}'`))
+  ) {
     const secret = found.metas.some((meta) => meta.secret) || SECRET_NAME.test(lastName(flat.path));
     message = `${message} (got ${describeValue(received, secret)})`;
   }

@@ -1,2 +1,0 @@
-import { authenticate } from './src/auth/authenticate.ts';
-try { authenticate({ apiKey: { keys: [{ id: 'a', hash: 'abc' }] } } as any); } catch (e) { console.log(e); }
