@@ -127,21 +127,6 @@ export function parsePatternText(pattern: string): TokenData | string {
   }
 }
 
-/**
- * Parses a pattern, throwing `GatewayConfigError` (`ERR_CONFIG_INVALID_PATH`)
- * naming `field` when it is not valid.
- *
- * @example
- * parsePattern('/users/:id', 'routes[0].path').tokens; // [text '/users/', param 'id']
- */
-export function parsePattern(pattern: string, field: string): TokenData {
-  const parsed = parsePatternText(pattern);
-  if (typeof parsed === 'string') {
-    throw new GatewayConfigError(field, parsed, 'ERR_CONFIG_INVALID_PATH');
-  }
-  return parsed;
-}
-
 function invalidPatternMessage(err: unknown, pattern: string): string {
   if (!(err instanceof PathError)) throw err;
   const hint = express4Hint(pattern);

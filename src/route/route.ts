@@ -112,8 +112,7 @@ class Route implements CompiledRoute {
   private readonly ctx: InternalContext;
 
   constructor(options: ResolvedRouteOptions, ctx: RouteContext) {
-    // Validated when parsed: these compilers never throw here.
-    const at = (key: string): string => key;
+    // Validated when parsed: these compilers never throw here (the field names are for form's sake).
     this.ctx = ctx;
     this.name = options.name;
     this.label = options.name ?? options.path;
@@ -123,14 +122,13 @@ class Route implements CompiledRoute {
     this.matchPath = compilePathMatcher(
       options.path,
       { caseSensitive: options.caseSensitive },
-      at('path'),
+      'path',
     );
-    this.matchHost =
-      options.host === undefined ? null : compileHostMatcher(options.host, at('host'));
+    this.matchHost = options.host === undefined ? null : compileHostMatcher(options.host, 'host');
     this.rewrite =
       options.rewrite === undefined
         ? null
-        : compileRewrite(options.rewrite, options.path, at('rewrite'));
+        : compileRewrite(options.rewrite, options.path, 'rewrite');
     this.headerPlan = requestHeaderPlan(
       options.requestHeaders,
       ctx.consumerHeaders ?? options.consumerHeaders,
