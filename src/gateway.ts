@@ -1,79 +1,23 @@
 import type { ServerResponse } from 'node:http';
-import type { AuthOptions } from './auth/options.js';
 import { GatewayConfigError } from './errors.js';
 import { ClosedGateway, type ServesRequests } from './gateway/closed-gateway.js';
-import type { RouteAuth } from './gateway/gateway-route.js';
+import { configHash } from './gateway/config-hash.js';
 import { GatewayResources } from './gateway/resources.js';
 import { compileSnapshot, type GatewaySnapshot } from './gateway/snapshot.js';
 import {
-  expectBoolean,
-  expectFunction,
-  expectObject,
-  isPlainObject,
-  rejectUnknownKeys,
-} from './options.js';
-import type { ErrorResponder } from './problem.js';
-import type { RateLimitOptions } from './rate-limit/options.js';
-import type { RouteOptions } from './route/options.js';
-import type { RateLimitStore } from './stores/types.js';
-import type {
-  GatewayEventListener,
-  GatewayMiddleware,
-  GatewayRequest,
-  NextFunction,
-} from './types.js';
+  type GatewayCloseOptions,
+  type GatewayConfig,
+  parseCloseOptions,
+  parseGatewayConfig,
+} from './schema/gateway.js';
+import type { GatewayMiddleware, GatewayRequest, NextFunction } from './types.js';
 
-export type { RouteAuth } from './gateway/gateway-route.js';
-
-/** A route of the gateway: `route()`'s options plus per-route auth and rate limit overrides. */
-export type GatewayRouteOptions = RouteOptions & {
-  /** Default: `true` when the gateway has `auth`, else `false`. */
-  auth?: RouteAuth;
-  /** `false` disables limiting for this route; an object replaces the gateway's default policy. */
-  rateLimit?: false | RateLimitOptions;
-};
-
-/** Options of {@link createGateway}. */
-export interface GatewayConfig {
-  /** The gateway's authentication strategies (see `authenticate()`). */
-  auth?: AuthOptions;
-  /** The default rate limit of every route; `false` or absent: no default limit. */
-  rateLimit?: RateLimitOptions | false;
-  /** Shared by every policy that names no store of its own. Default: one bounded `MemoryStore`. */
-  store?: RateLimitStore;
-  /** Tried in order; the first match (path, method, host) wins. */
-  routes: GatewayRouteOptions[];
-  /** Default `true`: unmatched requests go to `next()`. `false`: 404 problem. */
-  fallthrough?: boolean;
-  /** Structured events (auth, rate limits, proxying, config warnings). No secrets. */
-  onEvent?: GatewayEventListener;
-  /** Replaces how problem bodies are written. Status and headers are set before it is called. */
-  errorResponse?: ErrorResponder;
-}
-
-const CONFIG_KEYS = [
-  'auth',
-  'rateLimit',
-  'store',
-  'routes',
-  'fallthrough',
-  'onEvent',
-  'errorResponse',
-] as const;
-
-/**
- * Options of {@link Gateway.close}.
- *
- * @example
- * await gateway.close({ graceMs: 30_000 });
- */
-export interface GatewayCloseOptions {
-  /**
-   * How long requests and WebSocket tunnels in flight may take to finish, in milliseconds,
-   * before they are cut. Default `10_000`; `0` cuts them at once.
-   */
-  graceMs?: number;
-}
+export type {
+  GatewayCloseOptions,
+  GatewayConfig,
+  GatewayRouteOptions,
+  RouteAuth,
+} from './schema/gateway.js';
 
 /**
  * The middleware `createGateway` returns: an ordinary `(req, res, next)`
@@ -108,9 +52,6 @@ export interface Gateway extends GatewayMiddleware {
   close(options?: GatewayCloseOptions): Promise<void>;
 }
 
-/** Default of `close({ graceMs })`. */
-const DEFAULT_GRACE_MS = 10_000;
-
 /**
  * One middleware that runs the whole gateway: path normalisation, then for
  * the first matching route authentication, rate limiting and proxying.
@@ -131,13 +72,15 @@ export function createGateway(config: GatewayConfig): Gateway {
   const resources = new GatewayResources();
   let snapshot: GatewaySnapshot;
   try {
-    snapshot = compileSnapshot(checkGatewayConfig(config), resources, 1);
+    // Validated whole, synchronously: every mistake throws GatewayConfigError here.
+    snapshot = compileSnapshot(parseGatewayConfig(config), configHash(config), resources, 1);
   } catch (err) {
     // Release what was already opened before the mistake was found.
     resources.close().catch(() => {});
     throw err;
   }
   snapshot.swappedIn();
+  snapshot.emitWarnings();
   // The first configuration is version 1: announced like every later one, so that whoever
   // watches the configuration (config_info in the metrics) knows what serves from the start.
   snapshot.ctx.emit({ type: 'config.updated', version: snapshot.version, hash: snapshot.hash });
@@ -165,7 +108,12 @@ export function createGateway(config: GatewayConfig): Gateway {
       throw new Error('the gateway is closed: update() cannot apply a configuration');
     let compiled: GatewaySnapshot;
     try {
-      compiled = compileSnapshot(checkGatewayConfig(next), resources, latest.version + 1);
+      compiled = compileSnapshot(
+        parseGatewayConfig(next),
+        configHash(next),
+        resources,
+        latest.version + 1,
+      );
     } catch (err) {
       latest.ctx.emit({ type: 'config.rejected', error: rejectionMessage(err) });
       throw err;
@@ -177,6 +125,7 @@ export function createGateway(config: GatewayConfig): Gateway {
     current = compiled;
     latest = compiled;
     retire(previous);
+    compiled.emitWarnings();
     compiled.ctx.emit({ type: 'config.updated', version: compiled.version, hash: compiled.hash });
   };
 
@@ -214,7 +163,7 @@ export function createGateway(config: GatewayConfig): Gateway {
       if (closing !== null) return closing;
       let graceMs: number;
       try {
-        graceMs = resolveGraceMs(options);
+        graceMs = parseCloseOptions(options).graceMs;
       } catch (err) {
         return Promise.reject(err);
       }
@@ -223,41 +172,6 @@ export function createGateway(config: GatewayConfig): Gateway {
       return closing;
     },
   }) as Gateway;
-}
-
-/**
- * The gateway-level options checked before compiling (the options of each part are checked as
- * it is compiled). The one place a schema's parse of the whole configuration will go.
- */
-function checkGatewayConfig(config: GatewayConfig): GatewayConfig {
-  const options = expectObject(config, 'config');
-  rejectUnknownKeys(options, CONFIG_KEYS, '');
-  if (options.onEvent !== undefined) expectFunction(options.onEvent, 'onEvent');
-  if (options.errorResponse !== undefined) expectFunction(options.errorResponse, 'errorResponse');
-  if (options.fallthrough !== undefined) expectBoolean(options.fallthrough, 'fallthrough');
-  if (!Array.isArray(options.routes) || options.routes.length === 0) {
-    throw new GatewayConfigError('routes', 'must be a non-empty array of routes');
-  }
-  if (
-    options.rateLimit !== undefined &&
-    options.rateLimit !== false &&
-    !isPlainObject(options.rateLimit)
-  ) {
-    throw new GatewayConfigError('rateLimit', 'must be rate limit options or false');
-  }
-  return config;
-}
-
-function resolveGraceMs(options: GatewayCloseOptions | undefined): number {
-  if (options === undefined) return DEFAULT_GRACE_MS;
-  const raw = expectObject(options, 'close options');
-  rejectUnknownKeys(raw, ['graceMs'], '');
-  const graceMs = raw.graceMs;
-  if (graceMs === undefined) return DEFAULT_GRACE_MS;
-  if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) {
-    throw new GatewayConfigError('graceMs', 'must be a number of milliseconds >= 0, e.g. 10_000');
-  }
-  return graceMs;
 }
 
 /**

@@ -3,6 +3,21 @@
 
 export { authenticate } from './auth/authenticate.js';
 export { hashApiKey } from './auth/hash-api-key.js';
+export { hashPassword } from './auth/password-hash.js';
+export type { GatewayConfigErrorCode, GatewayConfigIssue } from './errors.js';
+export { GatewayConfigError } from './errors.js';
+export type {
+  Gateway,
+  GatewayCloseOptions,
+  GatewayConfig,
+  GatewayRouteOptions,
+  RouteAuth,
+} from './gateway.js';
+export { createGateway } from './gateway.js';
+export type { ErrorResponder, Problem, ProblemCode } from './problem.js';
+export { rateLimit } from './rate-limit/rate-limit.js';
+export { route } from './route/route.js';
+export { handleUpgrades } from './route/upgrades.js';
 export type {
   ApiKeyEntry,
   ApiKeyOptions,
@@ -17,28 +32,15 @@ export type {
   JwtAlgorithm,
   JwtKeySource,
   JwtOptions,
-} from './auth/options.js';
-export { hashPassword } from './auth/password-hash.js';
-export type { Duration } from './duration.js';
-export type { GatewayConfigErrorCode } from './errors.js';
-export { GatewayConfigError } from './errors.js';
-export type {
-  Gateway,
-  GatewayCloseOptions,
-  GatewayConfig,
-  GatewayRouteOptions,
-  RouteAuth,
-} from './gateway.js';
-export { createGateway } from './gateway.js';
-export type { ErrorResponder, Problem, ProblemCode } from './problem.js';
+} from './schema/auth.js';
+export type { Duration } from './schema/duration.js';
 export type {
   HeadersMode,
   PolicyOptions,
   RateLimitKey,
   RateLimitOptions,
   RequestFunction,
-} from './rate-limit/options.js';
-export { rateLimit } from './rate-limit/rate-limit.js';
+} from './schema/rate-limit.js';
 export type {
   HeaderRules,
   RewriteContext,
@@ -47,9 +49,7 @@ export type {
   RouteRewrite,
   RouteTarget,
   WeightedTarget,
-} from './route/options.js';
-export { route } from './route/route.js';
-export { handleUpgrades } from './route/upgrades.js';
+} from './schema/route.js';
 export type { MemoryStoreOptions } from './stores/memory-store.js';
 export { MemoryStore } from './stores/memory-store.js';
 export type { RedisStoreOptions } from './stores/redis-store.js';

@@ -1,17 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
-import { GatewayConfigError } from '../errors.js';
-import {
-  expectFunction,
-  expectObject,
-  expectString,
-  fieldPath,
-  rejectUnknownKeys,
-} from '../options.js';
+import type { ApiKeyVerifier, ResolvedAuthOptions } from '../schema/auth.js';
 import type { GatewayRequest, Principal } from '../types.js';
 import { encodeHeaderValue, encodeScopes } from './consumer-headers.js';
 import { digestApiKey } from './hash-api-key.js';
-import type { ApiKeyVerifier } from './options.js';
-import { copyMetadata, expectHeaderName, expectScopes } from './options.js';
 import { type AuthFailure, INVALID_KEY, VERIFIER_ERROR } from './outcome.js';
 import { normalizePrincipal } from './principal.js';
 import { isThenable } from './thenable.js';
@@ -46,42 +37,34 @@ export type ApiKeyResult =
   | AuthFailure
   | { principal: Principal; encoded?: { id: string; scopes: string } };
 
-const QUERY_NAME = /^[A-Za-z0-9._~-]+$/;
-const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 /** Compared against on a miss, so an unknown key costs the same as a wrong one. */
 const DUMMY_DIGEST = Buffer.alloc(32);
 
-/** Validates `apiKey` options and builds the strategy. */
-export function createApiKeyStrategy(value: unknown, field: string): ApiKeyStrategy {
-  const raw = expectObject(value, field);
-  rejectUnknownKeys(raw, ['header', 'query', 'keys'], field);
-  const header =
-    raw.header === undefined
-      ? 'x-api-key'
-      : expectHeaderName(raw.header, fieldPath(field, 'header'));
-  let query: string | undefined;
-  if (raw.query !== undefined) {
-    query = expectString(raw.query, fieldPath(field, 'query'));
-    if (!QUERY_NAME.test(query)) {
-      throw new GatewayConfigError(
-        fieldPath(field, 'query'),
-        "must use only letters, digits and '-._~' (e.g. 'api_key')",
-      );
-    }
+/**
+ * Builds the strategy from parsed `apiKey` options (see `parseAuthOptions`): listed keys go
+ * into a map by digest, with their consumer header values encoded once.
+ *
+ * @example
+ * const strategy = createApiKeyStrategy(parseAuthOptions({ apiKey: { keys } }).value.apiKey!);
+ */
+export function createApiKeyStrategy(
+  options: NonNullable<ResolvedAuthOptions['apiKey']>,
+): ApiKeyStrategy {
+  const { header, query, keys } = options;
+  if (typeof keys === 'function') {
+    return { header, query, authenticate: verifierAuthenticate(keys) };
   }
-  const keysField = fieldPath(field, 'keys');
-  if (typeof raw.keys === 'function') {
-    const verifier = expectFunction<ApiKeyVerifier>(raw.keys, keysField);
-    return { header, query, authenticate: verifierAuthenticate(verifier) };
+  const entries = new Map<string, KeyEntry>();
+  for (const entry of keys) {
+    entries.set(entry.digest.toString('latin1'), {
+      digest: entry.digest,
+      id: entry.id,
+      scopes: entry.scopes,
+      plan: entry.plan,
+      metadata: entry.metadata,
+      encoded: { id: encodeHeaderValue(entry.id), scopes: encodeScopes(entry.scopes) },
+    });
   }
-  if (!Array.isArray(raw.keys)) {
-    throw new GatewayConfigError(
-      keysField,
-      'must be an array of { id, key | hash } or a function (key, req) => principal | null',
-      'ERR_CONFIG_INVALID_KEY',
-    );
-  }
-  const entries = buildEntries(raw.keys, keysField);
   return {
     header,
     query,
@@ -99,73 +82,6 @@ export function createApiKeyStrategy(value: unknown, field: string): ApiKeyStrat
       return { principal, encoded: entry.encoded };
     },
   };
-}
-
-function buildEntries(list: readonly unknown[], field: string): Map<string, KeyEntry> {
-  const entries = new Map<string, KeyEntry>();
-  const ids = new Set<string>();
-  list.forEach((item, i) => {
-    const at = `${field}[${i}]`;
-    const raw = expectObject(item, at);
-    rejectUnknownKeys(raw, ['id', 'key', 'hash', 'scopes', 'plan', 'metadata'], at);
-    const id = expectString(raw.id, `${at}.id`);
-    if (ids.has(id)) {
-      throw new GatewayConfigError(
-        `${at}.id`,
-        `duplicates the id '${id}' of an earlier key`,
-        'ERR_CONFIG_INVALID_KEY',
-      );
-    }
-    ids.add(id);
-    let digest: Buffer;
-    if (raw.key !== undefined && raw.hash !== undefined) {
-      throw new GatewayConfigError(
-        at,
-        'give either key or hash, not both',
-        'ERR_CONFIG_INVALID_KEY',
-      );
-    } else if (raw.key !== undefined) {
-      digest = digestApiKey(expectString(raw.key, `${at}.key`));
-    } else if (raw.hash !== undefined) {
-      if (typeof raw.hash !== 'string' || !SHA256_HEX.test(raw.hash)) {
-        throw new GatewayConfigError(
-          `${at}.hash`,
-          'must be a SHA-256 digest as 64 hex characters, as made by hashApiKey(key)',
-          'ERR_CONFIG_INVALID_KEY',
-        );
-      }
-      digest = Buffer.from(raw.hash, 'hex');
-    } else {
-      throw new GatewayConfigError(
-        at,
-        'needs key or hash (hashApiKey(key))',
-        'ERR_CONFIG_INVALID_KEY',
-      );
-    }
-    const lookup = digest.toString('latin1');
-    if (entries.has(lookup)) {
-      // The message names the field, never the key.
-      throw new GatewayConfigError(
-        at,
-        'duplicates the key of an earlier entry',
-        'ERR_CONFIG_INVALID_KEY',
-      );
-    }
-    const scopes = Object.freeze(
-      raw.scopes === undefined ? [] : expectScopes(raw.scopes, `${at}.scopes`),
-    );
-    const plan = raw.plan === undefined ? undefined : expectString(raw.plan, `${at}.plan`);
-    const metadata = copyMetadata(raw.metadata, `${at}.metadata`);
-    entries.set(lookup, {
-      digest,
-      id,
-      scopes,
-      plan,
-      metadata,
-      encoded: { id: encodeHeaderValue(id), scopes: encodeScopes(scopes) },
-    });
-  });
-  return entries;
 }
 
 function verifierAuthenticate(

@@ -1,10 +1,9 @@
 import { createEmitter } from '../events.js';
-import { expectObject } from '../options.js';
 import { stepMiddleware } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
+import { type AuthOptions, parseAuthOptions } from '../schema/auth.js';
 import type { GatewayMiddleware } from '../types.js';
 import { createAuthenticator } from './authenticator.js';
-import type { AuthOptions } from './options.js';
 
 /**
  * Authentication middleware (SPEC §3): API keys, Bearer JWTs, Basic and a
@@ -22,11 +21,10 @@ import type { AuthOptions } from './options.js';
  * }));
  */
 export function authenticate(options: AuthOptions): GatewayMiddleware {
-  const onEvent = expectObject(options, 'options').onEvent;
-  const emit = createEmitter(
-    typeof onEvent === 'function' ? (onEvent as AuthOptions['onEvent']) : undefined,
-  );
-  const authenticator = createAuthenticator(options, '', { emit, sendProblem });
+  const { value, warnings } = parseAuthOptions(options);
+  const emit = createEmitter(value.onEvent);
+  for (const warning of warnings) emit({ type: 'config.warning', ...warning });
+  const authenticator = createAuthenticator(value, { emit, sendProblem });
   const step = authenticator.step(authenticator.defaultRequirement);
   return stepMiddleware('authenticate', step, () => authenticator.close(), emit);
 }

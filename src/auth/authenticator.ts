@@ -1,10 +1,9 @@
 import type { ServerResponse } from 'node:http';
-import { GatewayConfigError } from '../errors.js';
 import { isListening } from '../events.js';
-import { expectFunction, expectObject, fieldPath, isPlainObject } from '../options.js';
 import type { InternalContext, Step } from '../pipeline.js';
 import { gatewayContext } from '../request-id.js';
 import { copyHeadersExcept } from '../route/hop-by-hop.js';
+import type { AuthRequirement, CustomVerifier, ResolvedAuthOptions } from '../schema/auth.js';
 import type { GatewayContext, GatewayRequest, Principal, PrincipalType } from '../types.js';
 import { type ApiKeyResult, type ApiKeyStrategy, createApiKeyStrategy } from './api-key.js';
 import { type BasicStrategy, createBasicStrategy } from './basic.js';
@@ -13,13 +12,6 @@ import { type ConsumerHeaderNames, setConsumerHeaders } from './consumer-headers
 import { AMBIGUOUS, findQueryParam, removeQueryParam } from './credential-query.js';
 import type { JwksCacheSource } from './jwks.js';
 import { createJwtStrategy, type JwtStrategy, loadJose } from './jwt.js';
-import {
-  type AuthOptions,
-  type AuthRequirement,
-  type CustomVerifier,
-  expectScopes,
-  resolveCommonOptions,
-} from './options.js';
 import {
   AuthFailure,
   INVALID_CREDENTIALS,
@@ -31,14 +23,14 @@ import {
 import { anonymousPrincipal, hasScopes, normalizePrincipal } from './principal.js';
 import { isThenable } from './thenable.js';
 
-export type { AuthRequirement } from './options.js';
+export type { AuthRequirement } from '../schema/auth.js';
 
 /**
- * Authentication compiled once from {@link AuthOptions}; `createGateway`
+ * Authentication compiled once from parsed options; `createGateway`
  * builds one and asks it for a Step per route.
  *
  * @example
- * const auth = createAuthenticator({ apiKey: { keys } }, 'auth', { emit, sendProblem });
+ * const auth = createAuthenticator(parseAuthOptions({ apiKey: { keys } }).value, { emit, sendProblem });
  * const step = auth.step({ optional: false, scopes: ['orders:read'] }, 'orders');
  */
 export interface Authenticator {
@@ -69,58 +61,25 @@ export interface Authenticator {
 export type AuthContext = InternalContext & { jwksCache?: JwksCacheSource | undefined };
 
 /**
- * Validates `options` synchronously (throwing `GatewayConfigError` with paths
- * under `field`: `'auth'` in the gateway, `''` standalone) and prepares every
- * strategy. jose is loaded here, in the background, when `jwt` is configured.
+ * Compiles parsed authentication options (see `parseAuthOptions`, or `auth` of
+ * `parseGatewayConfig`) and prepares every strategy. Never throws: the options
+ * were validated when parsed. jose is loaded here, in the background, when
+ * `jwt` is configured.
  *
  * @example
- * const auth = createAuthenticator({ jwt: { algorithms: ['RS256'], jwksUri } }, 'auth', ctx);
+ * const auth = createAuthenticator(parseAuthOptions({ jwt: { algorithms: ['RS256'], jwksUri } }).value, ctx);
  */
-export function createAuthenticator(
-  options: AuthOptions,
-  field: string,
-  ctx: AuthContext,
-): Authenticator {
-  const raw = expectObject(options, field || 'options');
-  const common = resolveCommonOptions(raw, field);
+export function createAuthenticator(common: ResolvedAuthOptions, ctx: AuthContext): Authenticator {
   const { emit, sendProblem } = ctx;
-  const warn = (at: string, message: string) =>
-    emit({ type: 'config.warning', field: at, message });
-
   const apiKey: ApiKeyStrategy | undefined =
-    raw.apiKey === undefined
-      ? undefined
-      : createApiKeyStrategy(raw.apiKey, fieldPath(field, 'apiKey'));
+    common.apiKey === undefined ? undefined : createApiKeyStrategy(common.apiKey);
   const jwt: JwtStrategy | undefined =
-    raw.jwt === undefined
-      ? undefined
-      : createJwtStrategy(raw.jwt, fieldPath(field, 'jwt'), loadJose(), warn, ctx.jwksCache);
+    common.jwt === undefined ? undefined : createJwtStrategy(common.jwt, loadJose(), ctx.jwksCache);
   const basic: BasicStrategy | undefined =
-    raw.basic === undefined
-      ? undefined
-      : createBasicStrategy(raw.basic, fieldPath(field, 'basic'), common.realm);
-  const verify =
-    raw.verify === undefined
-      ? undefined
-      : expectFunction<CustomVerifier>(raw.verify, fieldPath(field, 'verify'));
+    common.basic === undefined ? undefined : createBasicStrategy(common.basic);
+  const verify: CustomVerifier | undefined = common.verify;
 
   const names: ConsumerHeaderNames = common.consumerHeaders;
-  if (apiKey) {
-    const clash = [
-      names.id,
-      names.scopes,
-      names.type,
-      'authorization',
-      'host',
-      'x-request-id',
-    ].includes(apiKey.header);
-    if (clash) {
-      throw new GatewayConfigError(
-        fieldPath(fieldPath(field, 'apiKey'), 'header'),
-        `'${apiKey.header}' is reserved; use a header of its own such as 'x-api-key'`,
-      );
-    }
-  }
   const forward = common.forwardCredentials;
   const stripAuthorization = jwt !== undefined || basic !== undefined || verify !== undefined;
   const challenges = new Challenges({
@@ -156,14 +115,15 @@ export function createAuthenticator(
     if (original?.includes('?')) req.originalUrl = removeQueryParam(original, query);
     // Express 4 parsed req.query before us; later host handlers must not see the key there either.
     const parsed = (req as { query?: unknown }).query;
-    if (isPlainObject(parsed) && Object.hasOwn(parsed, query)) delete parsed[query];
+    if (parsed !== null && typeof parsed === 'object' && Object.hasOwn(parsed, query)) {
+      delete (parsed as Record<string, unknown>)[query];
+    }
   }
 
   function step(requirement: AuthRequirement, routeName?: string): Step {
     const optional = requirement.optional;
-    // Route scopes end up in a quoted challenge parameter: they must be scope-tokens too.
-    const scopesField = routeName ? `route '${routeName}' auth.scopes` : fieldPath(field, 'scopes');
-    const required = Object.freeze(expectScopes(requirement.scopes, scopesField));
+    // Scope-tokens (checked by the schema): they end up in a quoted challenge parameter.
+    const required = Object.freeze([...requirement.scopes]);
     const forbiddenBearer = { 'WWW-Authenticate': challenges.insufficientScope(required) };
     const missingHeaders = { 'WWW-Authenticate': challenges.missing };
 

@@ -1,30 +1,9 @@
-import { GatewayConfigError } from '../errors.js';
-import {
-  expectFunction,
-  expectObject,
-  expectString,
-  fieldPath,
-  rejectUnknownKeys,
-} from '../options.js';
+import type { ResolvedAuthOptions, ResolvedBasicUser } from '../schema/auth.js';
 import type { GatewayRequest, Principal } from '../types.js';
-import type { BasicVerifier } from './options.js';
-import { copyMetadata, expectRealm, expectScopes } from './options.js';
 import { type AuthFailure, INVALID_CREDENTIALS, VERIFIER_ERROR } from './outcome.js';
-import {
-  dummyPasswordHash,
-  type PasswordHash,
-  parsePasswordHash,
-  verifyPassword,
-} from './password-hash.js';
+import { dummyPasswordHash, verifyPassword } from './password-hash.js';
 import { normalizePrincipal } from './principal.js';
 import { isThenable } from './thenable.js';
-
-interface BasicEntry {
-  hash: PasswordHash;
-  scopes: readonly string[];
-  plan: string | undefined;
-  metadata: Readonly<Record<string, unknown>> | undefined;
-}
 
 /** The Basic strategy, built once. */
 export interface BasicStrategy {
@@ -33,19 +12,18 @@ export interface BasicStrategy {
   verify(credentials: string, req: GatewayRequest): Promise<Principal | AuthFailure>;
 }
 
-/** Validates `basic` options and builds the strategy. */
+/**
+ * Builds the strategy from parsed `basic` options (see `parseAuthOptions`).
+ *
+ * @example
+ * const strategy = createBasicStrategy(parseAuthOptions({ basic: { users } }).value.basic!);
+ */
 export function createBasicStrategy(
-  value: unknown,
-  field: string,
-  defaultRealm: string,
+  options: NonNullable<ResolvedAuthOptions['basic']>,
 ): BasicStrategy {
-  const raw = expectObject(value, field);
-  rejectUnknownKeys(raw, ['users', 'realm'], field);
-  const realm =
-    raw.realm === undefined ? defaultRealm : expectRealm(raw.realm, fieldPath(field, 'realm'));
-  const usersField = fieldPath(field, 'users');
-  if (typeof raw.users === 'function') {
-    const verifier = expectFunction<BasicVerifier>(raw.users, usersField);
+  const { realm } = options;
+  if (typeof options.users === 'function') {
+    const verifier = options.users;
     return {
       realm,
       async verify(credentials, req) {
@@ -63,41 +41,8 @@ export function createBasicStrategy(
       },
     };
   }
-  if (!Array.isArray(raw.users)) {
-    throw new GatewayConfigError(
-      usersField,
-      'must be an array of { username, passwordHash } (hashPassword(password)) or a function (username, password, req) => principal | null',
-    );
-  }
-  const users = new Map<string, BasicEntry>();
-  raw.users.forEach((item: unknown, i) => {
-    const at = `${usersField}[${i}]`;
-    const user = expectObject(item, at);
-    rejectUnknownKeys(user, ['username', 'passwordHash', 'scopes', 'plan', 'metadata'], at);
-    const username = expectString(user.username, `${at}.username`);
-    if (username.includes(':')) {
-      throw new GatewayConfigError(`${at}.username`, "must not contain ':' (RFC 7617)");
-    }
-    if (users.has(username)) {
-      throw new GatewayConfigError(`${at}.username`, `duplicates the user '${username}'`);
-    }
-    const hash = parsePasswordHash(expectString(user.passwordHash, `${at}.passwordHash`));
-    if (hash === undefined) {
-      throw new GatewayConfigError(
-        `${at}.passwordHash`,
-        "must be a hash made by hashPassword(password): 'scrypt$N$r$p$salt$hash'",
-        'ERR_CONFIG_INVALID_KEY',
-      );
-    }
-    users.set(username, {
-      hash,
-      scopes: Object.freeze(
-        user.scopes === undefined ? [] : expectScopes(user.scopes, `${at}.scopes`),
-      ),
-      plan: user.plan === undefined ? undefined : expectString(user.plan, `${at}.plan`),
-      metadata: copyMetadata(user.metadata, `${at}.metadata`),
-    });
-  });
+  const users = new Map<string, ResolvedBasicUser>();
+  for (const user of options.users) users.set(user.username, user);
   // Unknown users are checked against this hash so they cost as much as a wrong password.
   const dummy = dummyPasswordHash();
   return {

@@ -1,19 +1,17 @@
 import type { ServerResponse } from 'node:http';
 import { type Authenticator, createAuthenticator } from '../auth/authenticator.js';
 import { createEmitter } from '../events.js';
-import type { GatewayConfig } from '../gateway.js';
-import { expectObject } from '../options.js';
 import type { InternalContext, Step } from '../pipeline.js';
 import { createProblemSender } from '../problem.js';
 import { createLimiter, type Limiter } from '../rate-limit/limiter.js';
 import { takeRequest, trackRequest } from '../request-completed.js';
 import { admitRequest } from '../route/admit-request.js';
 import { compileRoute } from '../route/route.js';
-import { assertRateLimitStore, type RateLimitStore } from '../stores/types.js';
+import type { ResolvedGatewayConfig } from '../schema/gateway.js';
+import type { RateLimitStore } from '../stores/types.js';
 import { traceServerRoute } from '../tracing/server-route.js';
 import type { GatewayRequest, NextFunction } from '../types.js';
-import { configHash } from './config-hash.js';
-import { GatewayRoute, resolveRouteAuth } from './gateway-route.js';
+import { GatewayRoute } from './gateway-route.js';
 import { InFlight } from './in-flight.js';
 import { Lease } from './registry.js';
 import type { GatewayResources } from './resources.js';
@@ -49,6 +47,8 @@ export class GatewaySnapshot {
     private readonly lease: Lease,
     private readonly closers: ReadonlyArray<() => Promise<void>>,
     private readonly onSwap: ReadonlyArray<() => void>,
+    /** What parsing the configuration warned about (`config.warning`), emitted once it serves. */
+    private readonly warnings: ReadonlyArray<{ field: string; message: string }>,
   ) {
     Object.freeze(this);
   }
@@ -111,6 +111,11 @@ export class GatewaySnapshot {
     for (const apply of this.onSwap) apply();
   }
 
+  /** Emits the configuration's warnings (`config.warning`) through its own `onEvent`. */
+  emitWarnings(): void {
+    for (const warning of this.warnings) this.ctx.emit({ type: 'config.warning', ...warning });
+  }
+
   /**
    * Gives back what this configuration held: its lease on the gateway's resources (whatever no
    * other configuration holds is released) and what its parts opened themselves. Idempotent.
@@ -125,19 +130,20 @@ export class GatewaySnapshot {
 }
 
 /**
- * Compiles a validated gateway configuration into a {@link GatewaySnapshot}:
- * authenticator, limiters (their store: the config's `store`, else the gateway's
- * own MemoryStore), routes with their targets from the gateway's resources. A
- * part's options are checked as it is compiled: a mistake throws
- * `GatewayConfigError` naming the field, after everything the snapshot had
- * taken was given back (nothing of a rejected configuration stays open;
- * resources shared with the serving configuration are untouched).
+ * Compiles a parsed gateway configuration (`parseGatewayConfig`, which threw for
+ * every mistake) into a {@link GatewaySnapshot}: authenticator, limiters (their
+ * store: the config's `store`, else the gateway's own MemoryStore), routes with
+ * their targets from the gateway's resources. Should a part still fail, what the
+ * snapshot had taken is given back before the error goes on (nothing of a
+ * rejected configuration stays open; resources shared with the serving
+ * configuration are untouched). `hash` is `configHash` of the configuration as given.
  *
  * @example
- * const next = compileSnapshot(config, resources, version + 1);
+ * const next = compileSnapshot(parseGatewayConfig(input), configHash(input), resources, version + 1);
  */
 export function compileSnapshot(
-  config: GatewayConfig,
+  config: ResolvedGatewayConfig,
+  hash: string,
   resources: GatewayResources,
   version: number,
 ): GatewaySnapshot {
@@ -152,7 +158,7 @@ export function compileSnapshot(
     const authenticator: Authenticator | null =
       config.auth === undefined
         ? null
-        : createAuthenticator(config.auth, 'auth', {
+        : createAuthenticator(config.auth, {
             ...ctx,
             jwksCache: resources.jwksCacheSource(lease, (apply) => onSwap.push(apply)),
           });
@@ -161,7 +167,6 @@ export function compileSnapshot(
     // One store for every policy that names none: the config's, else the gateway's own
     // MemoryStore, made when some policy first needs it and kept while configurations name no
     // store (so its counters carry over).
-    if (config.store !== undefined) assertRateLimitStore(config.store, 'store');
     let sharedStore: RateLimitStore | undefined =
       config.store ?? (resources.hasOwnStore() ? resources.ownStore(lease) : undefined);
     const storeForLimiters = (): RateLimitStore => {
@@ -173,7 +178,7 @@ export function compileSnapshot(
     // so a client's budget is counted once across those routes.
     let defaultLimiter: Limiter | null = null;
     if (config.rateLimit) {
-      defaultLimiter = createLimiter(config.rateLimit, 'rateLimit', {
+      defaultLimiter = createLimiter(config.rateLimit, {
         ...ctx,
         store: storeForLimiters(),
       });
@@ -182,24 +187,23 @@ export function compileSnapshot(
     }
 
     const upstreams = resources.upstreams;
-    const routes = config.routes.map((routeConfig, index) => {
-      const field = `routes[${index}]`;
-      expectObject(routeConfig, field);
-      const { auth, rateLimit, ...routeOptions } = routeConfig;
-      const compiled = compileRoute(routeOptions, field, {
+    const routes = config.routes.map((routeOptions) => {
+      const { auth, rateLimit } = routeOptions;
+      const compiled = compileRoute(routeOptions, {
         ...ctx,
         upstreams,
         lease,
         consumerHeaders: authenticator?.consumerHeaders,
       });
       closers.push(() => compiled.close());
-      const authStep = resolveRouteAuth(auth, authenticator, `${field}.auth`, compiled.label);
+      const authStep =
+        auth === null || authenticator === null ? null : authenticator.step(auth, compiled.label);
       let limitStep: Step | null = null;
       if (rateLimit === undefined) {
         // The shared default limiter, with this route's label in its events.
         limitStep = defaultLimiter?.stepFor(compiled.label) ?? null;
       } else if (rateLimit !== false) {
-        const limiter = createLimiter(rateLimit, `${field}.rateLimit`, {
+        const limiter = createLimiter(rateLimit, {
           ...ctx,
           store: storeForLimiters(),
           routeName: compiled.label,
@@ -214,13 +218,14 @@ export function compileSnapshot(
 
     return new GatewaySnapshot(
       version,
-      configHash(config),
+      hash,
       Object.freeze(routes),
-      config.fallthrough ?? true,
+      config.fallthrough,
       Object.freeze(ctx),
       lease,
       closers,
       onSwap,
+      config.warnings,
     );
   } catch (err) {
     // Give back what was taken before the mistake was found.

@@ -3,38 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { GatewayConfigError } from '../errors.js';
 import { channelName } from '../events.js';
-import { expectObject, rejectUnknownKeys } from '../options.js';
+import { type PrometheusMetricsOptions, parsePrometheusMetricsOptions } from '../schema/metrics.js';
 import type { GatewayEventOf, GatewayEventType } from '../types.js';
 import { methodLabel, routeLabel, targetLabel } from './labels.js';
 
-/**
- * The default histogram buckets, in seconds: those OpenTelemetry's HTTP semantic conventions
- * advise for `http.server.request.duration` and `http.client.request.duration`.
- *
- * @example
- * prometheusMetrics({ buckets: [...DEFAULT_BUCKETS, 30, 60] });
- */
-export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
-  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
-]);
-
-/**
- * Options of {@link prometheusMetrics}.
- *
- * @example
- * const options: PrometheusMetricsOptions = { registry: new Registry(), prefix: 'edge_' };
- */
-export interface PrometheusMetricsOptions {
-  /**
-   * The prom-client `Registry` the metrics are registered in. Default: a new `Registry` of
-   * their own (never prom-client's global `register` unless you pass it).
-   */
-  registry?: Registry;
-  /** Prepended to every metric name. Default `'portcullis_'`. */
-  prefix?: string;
-  /** Histogram buckets in seconds, ascending. Default {@link DEFAULT_BUCKETS} (5 ms … 10 s). */
-  buckets?: readonly number[];
-}
+export type { PrometheusMetricsOptions } from '../schema/metrics.js';
+export { DEFAULT_BUCKETS } from '../schema/metrics.js';
 
 /**
  * What {@link prometheusMetrics} returns.
@@ -58,8 +32,6 @@ export interface PrometheusMetrics {
    */
   close(): Promise<void>;
 }
-
-const PROMETHEUS_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
 /** The metrics, by the name they get after the prefix. */
 const NAMES = {
@@ -104,11 +76,9 @@ const NAMES = {
  * app.use('/api', createGateway(config));
  */
 export function prometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
-  const raw = expectObject(options, 'options');
-  rejectUnknownKeys(raw, ['registry', 'prefix', 'buckets'], '');
-  const registry = raw.registry === undefined ? new Registry() : expectRegistry(raw.registry);
-  const prefix = raw.prefix === undefined ? 'portcullis_' : expectPrefix(raw.prefix);
-  const buckets = raw.buckets === undefined ? [...DEFAULT_BUCKETS] : expectBuckets(raw.buckets);
+  const parsed = parsePrometheusMetricsOptions(options);
+  const registry = parsed.registry ?? new Registry();
+  const { prefix, buckets } = parsed;
   for (const name of Object.values(NAMES)) {
     if (registry.getSingleMetric(prefix + name) !== undefined) {
       throw new GatewayConfigError(
@@ -281,50 +251,4 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
       for (const [name, onMessage] of subscriptions) unsubscribe(name, onMessage);
     },
   };
-}
-
-/** A prom-client `Registry` (checked by shape, so a registry from another copy of prom-client works). */
-function expectRegistry(value: unknown): Registry {
-  const candidate = value as Partial<Registry> | null;
-  if (
-    candidate === null ||
-    typeof candidate !== 'object' ||
-    typeof candidate.registerMetric !== 'function' ||
-    typeof candidate.getSingleMetric !== 'function' ||
-    typeof candidate.metrics !== 'function'
-  ) {
-    throw new GatewayConfigError('registry', 'must be a prom-client Registry (new Registry())');
-  }
-  return value as Registry;
-}
-
-function expectPrefix(value: unknown): string {
-  if (typeof value !== 'string' || (value !== '' && !PROMETHEUS_NAME.test(value))) {
-    throw new GatewayConfigError(
-      'prefix',
-      "must be '' or start a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), e.g. 'edge_'",
-    );
-  }
-  return value;
-}
-
-function expectBuckets(value: unknown): number[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new GatewayConfigError(
-      'buckets',
-      'must be a non-empty array of seconds, e.g. [0.1, 1, 10]',
-    );
-  }
-  const buckets: number[] = [];
-  for (let i = 0; i < value.length; i++) {
-    const bucket = value[i] as unknown;
-    if (typeof bucket !== 'number' || !Number.isFinite(bucket) || bucket <= 0) {
-      throw new GatewayConfigError(`buckets[${i}]`, 'must be a positive number of seconds');
-    }
-    if (i > 0 && bucket <= (buckets[i - 1] as number)) {
-      throw new GatewayConfigError(`buckets[${i}]`, 'must be greater than the bucket before it');
-    }
-    buckets.push(bucket);
-  }
-  return buckets;
 }

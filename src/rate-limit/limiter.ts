@@ -2,18 +2,23 @@ import type { ServerResponse } from 'node:http';
 import { createEmitter, type EmitEvent, isListening } from '../events.js';
 import type { InternalContext, Step } from '../pipeline.js';
 import { gatewayContext } from '../request-id.js';
+import type { ResolvedRateLimitOptions } from '../schema/rate-limit.js';
 import { MemoryStore } from '../stores/memory-store.js';
-import { assertRateLimitStore, type ChargeReceipt, type RateLimitStore } from '../stores/types.js';
+import type { ChargeReceipt, RateLimitStore } from '../stores/types.js';
 import type { GatewayContext, GatewayRequest, RateLimitDecision } from '../types.js';
-import { type PolicySet, retryAfterSeconds, setRateLimitHeaders } from './headers.js';
+import {
+  compilePolicySet,
+  type PolicySet,
+  retryAfterSeconds,
+  setRateLimitHeaders,
+} from './headers.js';
 import { clientAddress, ipKey } from './keys.js';
-import { type RateLimitOptions, resolveRateLimitOptions } from './options.js';
 
 /**
  * A compiled rate limit: the gateway's Step for it, and what it owns.
  *
  * @example
- * const { step, close } = createLimiter({ limit: 5, window: '1m' }, '', ctx);
+ * const { step, close } = createLimiter(parseRateLimitOptions({ limit: 5, window: '1m' }).value, ctx);
  */
 export interface Limiter {
   /** Sets `req.gateway.rateLimit` and the headers; answers 429/503 itself (returns false). */
@@ -71,49 +76,38 @@ function isDecisionArray(value: unknown, length: number): value is RateLimitDeci
 }
 
 /**
- * Compiles rate limit options into a {@link Limiter}. Everything that does
- * not depend on the request is decided here: the policies and their header
- * strings, the key and cost functions, the store. Throws `GatewayConfigError`
- * (field paths prefixed with `field`) on invalid options.
+ * Compiles parsed rate limit options (see `parseRateLimitOptions`) into a
+ * {@link Limiter}. Everything that does not depend on the request is decided
+ * here: the policies' header strings, the key and cost functions, the store.
+ * Never throws: the options were validated when they were parsed.
  *
- * Store choice: `options.store`, else `ctx.store` (shared, not closed here),
+ * Store choice: `config.store`, else `ctx.store` (shared, not closed here),
  * else a `MemoryStore` this limiter owns and closes.
  *
  * @example
- * const limiter = createLimiter({ limit: 5, window: '1m' }, 'rateLimit', { emit, sendProblem });
+ * const limiter = createLimiter(parseRateLimitOptions({ limit: 5, window: '1m' }).value, { emit, sendProblem });
  * const ok = limiter.step(req, res); // true: go on; false: already answered 429
  */
-export function createLimiter(
-  options: RateLimitOptions,
-  field: string,
-  ctx: LimiterContext,
-): Limiter {
-  const config = resolveRateLimitOptions(options, field);
+export function createLimiter(config: ResolvedRateLimitOptions, ctx: LimiterContext): Limiter {
   const emit: EmitEvent = config.onEvent ? createEmitter(config.onEvent) : ctx.emit;
-  for (const warning of config.warnings) emit({ type: 'config.warning', ...warning });
   const sendProblem = ctx.sendProblem;
 
   let owned: MemoryStore | null = null;
   let store: RateLimitStore;
   if (config.store) store = config.store;
-  else if (ctx.store) store = assertRateLimitStore(ctx.store, 'store');
+  else if (ctx.store) store = ctx.store;
   else {
     owned = new MemoryStore();
     store = owned;
   }
 
-  const {
-    defaultSet,
-    plans,
-    key,
-    ipv6Prefix,
-    cost,
-    headers,
-    skip,
-    onStoreError,
-    storeTimeoutMs,
-    clock,
-  } = config;
+  const defaultSet = compilePolicySet(config.policies);
+  let plans: Map<string, PolicySet> | null = null;
+  if (config.plans !== null) {
+    plans = new Map();
+    for (const [plan, policies] of config.plans) plans.set(plan, compilePolicySet(policies));
+  }
+  const { key, ipv6Prefix, cost, headers, skip, onStoreError, storeTimeoutMs, clock } = config;
   // A store that can give a charge back gets a receipt with each call (see `lateAnswer`); a
   // MemoryStore answers synchronously, so never late, and its calls need none.
   const refunds = typeof store.refund === 'function' && !(store instanceof MemoryStore);

@@ -1,9 +1,9 @@
 import { createEmitter } from '../events.js';
 import { stepMiddleware } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
-import type { GatewayEventListener, GatewayMiddleware } from '../types.js';
+import { parseRateLimitOptions, type RateLimitOptions } from '../schema/rate-limit.js';
+import type { GatewayMiddleware } from '../types.js';
 import { createLimiter } from './limiter.js';
-import type { RateLimitOptions } from './options.js';
 
 /**
  * Rate limiting middleware. Decides every policy of a request at once (all
@@ -24,12 +24,9 @@ import type { RateLimitOptions } from './options.js';
  * ], store: new RedisStore({ client: redis }) }));
  */
 export function rateLimit(options: RateLimitOptions): GatewayMiddleware {
-  const limiter = createLimiter(options, '', {
-    emit: createEmitter(undefined),
-    sendProblem,
-  });
-  // Validated by createLimiter: a function or absent.
-  const onEvent = (options as { onEvent?: GatewayEventListener }).onEvent;
-  const emit = createEmitter(onEvent);
+  const { value, warnings } = parseRateLimitOptions(options);
+  const emit = createEmitter(value.onEvent);
+  for (const warning of warnings) emit({ type: 'config.warning', ...warning });
+  const limiter = createLimiter(value, { emit, sendProblem });
   return stepMiddleware('rateLimitMiddleware', limiter.step, () => limiter.close(), emit);
 }

@@ -2,9 +2,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { type ConsumerHeaderNames, DEFAULT_CONSUMER_HEADERS } from '../auth/consumer-headers.js';
 import { clientAddress } from '../client-address.js';
+import type { ResolvedHeaderRules } from '../schema/route.js';
 import type { GatewayRequest } from '../types.js';
 import { connectionNamed, deleteAll, HOP_BY_HOP_REQUEST } from './hop-by-hop.js';
-import type { ResolvedHeaderRules } from './options.js';
 
 /** What Express adds to a request, when the gateway runs inside Express. */
 interface ExpressRequestLike extends GatewayRequest {

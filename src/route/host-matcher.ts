@@ -35,7 +35,8 @@ export type HostMatcher = (hostHeader: string | undefined) => boolean;
  * isApi('example.com');         // false
  */
 export function compileHostMatcher(host: string, field: string): HostMatcher {
-  const configured = parseConfiguredHost(host, field);
+  const configured = parseConfiguredHost(host);
+  if (typeof configured === 'string') throw new GatewayConfigError(field, configured);
   if (configured.wildcard) {
     const suffix = `.${configured.name}`;
     return function matchHostWildcard(hostHeader) {
@@ -85,10 +86,22 @@ function isLabelSequence(name: string, end: number): boolean {
   return labelLength > 0;
 }
 
-function parseConfiguredHost(host: unknown, field: string): { name: string; wildcard: boolean } {
+/**
+ * Why a route's `host` option is refused, or `null` (the schema's refinement and
+ * {@link compileHostMatcher} share it).
+ *
+ * @example
+ * configuredHostProblem('example.com:8080'); // 'must be a host name without a port …'
+ */
+export function configuredHostProblem(host: string): string | null {
+  const parsed = parseConfiguredHost(host);
+  return typeof parsed === 'string' ? parsed : null;
+}
+
+function parseConfiguredHost(host: unknown): { name: string; wildcard: boolean } | string {
   const example = "e.g. 'api.example.com', '*.example.com' or '[::1]'";
   if (typeof host !== 'string' || host.trim().length === 0) {
-    throw new GatewayConfigError(field, `must be a non-empty host name, ${example}`);
+    return `must be a non-empty host name, ${example}`;
   }
   let name = host.trim().toLowerCase();
   if (name.endsWith('.')) name = name.slice(0, -1);
@@ -96,20 +109,14 @@ function parseConfiguredHost(host: unknown, field: string): { name: string; wild
   if (name.includes(':')) {
     const bare = name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name;
     if (bare.length === 0 || !/^[0-9a-f:.]+$/.test(bare) || !bare.includes(':')) {
-      throw new GatewayConfigError(
-        field,
-        `must be a host name without a port (the port is ignored when matching), ${example}`,
-      );
+      return `must be a host name without a port (the port is ignored when matching), ${example}`;
     }
     return { name: `[${bare}]`, wildcard: false };
   }
   const wildcard = name.startsWith('*.');
   if (wildcard) name = name.slice(2);
   if (!isLabelSequence(name, name.length)) {
-    throw new GatewayConfigError(
-      field,
-      `must be a host name (letters, digits, '-', '.'), optionally starting with '*.', ${example}`,
-    );
+    return `must be a host name (letters, digits, '-', '.'), optionally starting with '*.', ${example}`;
   }
   return { name, wildcard };
 }

@@ -1,7 +1,7 @@
 import { PathError, parse, pathToRegexp, type Token, type TokenData } from 'path-to-regexp';
 import { GatewayConfigError } from '../errors.js';
 import { normalizePath } from './normalize-path.js';
-import { checkPatternComplexity, checkRegExpSpeed } from './pattern-safety.js';
+import { checkPatternComplexity } from './pattern-safety.js';
 
 /**
  * Matches a normalised path (see `normalizePath`) against one route pattern.
@@ -20,6 +20,35 @@ import { checkPatternComplexity, checkRegExpSpeed } from './pattern-safety.js';
 export type PathMatcher = (path: string) => { params: Record<string, unknown> } | null;
 
 /**
+ * Why a route pattern is refused, with its code, or `null` when it is valid.
+ * Decided by the pattern's text and structure alone (the same on every
+ * machine): path-to-regexp 8 syntax, starting with `/` or `{`, literal text
+ * already in normalised form, and the structural limits of
+ * `checkPatternComplexity`. The Express 4 syntax that path-to-regexp 8 refuses
+ * (`'/public/*'`, `'/:id?'`, `'(.*)'`) is recognised and the new form suggested.
+ *
+ * @example
+ * checkRoutePattern('/public/*'); // { code: 'ERR_CONFIG_INVALID_PATH', message: "… write '/public/*path' …" }
+ * checkRoutePattern('/users/:id'); // null
+ */
+export function checkRoutePattern(
+  pattern: string,
+): { code: 'ERR_CONFIG_INVALID_PATH' | 'ERR_CONFIG_UNSAFE_PATTERN'; message: string } | null {
+  const parsed = parsePatternText(pattern);
+  if (typeof parsed === 'string') return { code: 'ERR_CONFIG_INVALID_PATH', message: parsed };
+  const literal = literalTextProblem(parsed, pattern);
+  if (literal !== null) return { code: 'ERR_CONFIG_INVALID_PATH', message: literal };
+  const unsafe = checkPatternComplexity(parsed, pattern);
+  if (unsafe !== null) return { code: 'ERR_CONFIG_UNSAFE_PATTERN', message: unsafe };
+  try {
+    pathToRegexp(parsed, { end: true, trailing: true });
+  } catch (err) {
+    return { code: 'ERR_CONFIG_INVALID_PATH', message: invalidPatternMessage(err, pattern) };
+  }
+  return null;
+}
+
+/**
  * Compiles a route pattern once, in path-to-regexp 8 syntax (`/users/:id`,
  * `/files/*path`, `/public{/*path}`), matched against the whole normalised
  * path (`end: true`); a single trailing `/` is tolerated (`/users/1/` matches
@@ -31,12 +60,10 @@ export type PathMatcher = (path: string) => { params: Record<string, unknown> } 
  * escapes that are not UTF-8 (`%E9`). Call `decodeURIComponent` yourself when
  * you need the text.
  *
- * Throws `GatewayConfigError` naming `field`:
- * - `ERR_CONFIG_INVALID_PATH` for a pattern path-to-regexp refuses, one that
- *   does not start with `/` or `{`, or whose literal text could never appear
- *   in a normalised path (`/a/../b`, `//x`, `/%7euser`, a raw `é`).
- * - `ERR_CONFIG_UNSAFE_PATTERN` for a pattern whose regular expression could
- *   be slow on hostile input (see `checkPatternComplexity`, `checkRegExpSpeed`).
+ * Throws `GatewayConfigError` naming `field` for a pattern
+ * {@link checkRoutePattern} refuses (`ERR_CONFIG_INVALID_PATH`,
+ * `ERR_CONFIG_UNSAFE_PATTERN`); the option schemas check it first, so the
+ * gateway's own calls never throw.
  *
  * @param options.caseSensitive - whether `/Users` differs from `/users`
  *   (route() defaults it to `false`, as Express). Either way params keep
@@ -51,17 +78,13 @@ export function compilePathMatcher(
   options: { caseSensitive: boolean },
   field: string,
 ): PathMatcher {
-  const data = parsePattern(pattern, field);
-  checkLiteralText(data, pattern, field);
-  checkPatternComplexity(data, pattern, field);
-  let compiled: ReturnType<typeof pathToRegexp>;
-  try {
-    compiled = pathToRegexp(data, { sensitive: options.caseSensitive, end: true, trailing: true });
-  } catch (err) {
-    throw invalidPattern(err, pattern, field);
-  }
-  const { regexp, keys } = compiled;
-  checkRegExpSpeed(regexp, data, pattern, field);
+  const problem = checkRoutePattern(pattern);
+  if (problem !== null) throw new GatewayConfigError(field, problem.message, problem.code);
+  const { regexp, keys } = pathToRegexp(parse(pattern), {
+    sensitive: options.caseSensitive,
+    end: true,
+    trailing: true,
+  });
   // One entry per capture group; a name repeats when optional groups expand into alternatives.
   const names = keys.map((key) => key.name);
   const wildcard = keys.map((key) => key.type === 'wildcard');
@@ -80,45 +103,89 @@ export function compilePathMatcher(
 }
 
 /**
- * Parses a pattern, turning path-to-regexp's `PathError` into a
- * `GatewayConfigError` (`ERR_CONFIG_INVALID_PATH`). Shared with the rewrite
- * templates.
+ * Parses a pattern or rewrite template: its tokens, or why it is not valid
+ * path-to-regexp 8 (with the new spelling of Express 4 syntax). Shared with the
+ * rewrite templates.
  *
  * @example
- * parsePattern('/users/:id', 'routes[0].path').tokens; // [text '/users/', param 'id']
+ * parsePatternText('/users/:id'); // TokenData
+ * parsePatternText('/:id?');      // "is not a valid path-to-regexp 8 pattern … write '{/:id}' …"
  */
-export function parsePattern(pattern: unknown, field: string): TokenData {
-  if (typeof pattern !== 'string' || pattern.length === 0) {
-    throw new GatewayConfigError(
-      field,
-      "must be a non-empty path pattern, e.g. '/users/:id' or '/public{/*path}'",
-      'ERR_CONFIG_INVALID_PATH',
-    );
+export function parsePatternText(pattern: string): TokenData | string {
+  if (pattern.length === 0) {
+    return "must be a non-empty path pattern, e.g. '/users/:id' or '/public{/*path}'";
   }
   const first = pattern.charCodeAt(0);
   if (first !== 47 && first !== 123) {
-    throw new GatewayConfigError(
-      field,
-      `must start with '/' (got '${pattern}'), e.g. '/users/:id'`,
-      'ERR_CONFIG_INVALID_PATH',
-    );
+    const hint = express4Hint(pattern);
+    return hint ?? `must start with '/' (got '${pattern}'), e.g. '/users/:id'`;
   }
   try {
     return parse(pattern);
   } catch (err) {
-    throw invalidPattern(err, pattern, field);
+    return invalidPatternMessage(err, pattern);
   }
 }
 
-function invalidPattern(err: unknown, pattern: string, field: string): Error {
-  if (!(err instanceof PathError)) return err instanceof Error ? err : new Error(String(err));
-  return new GatewayConfigError(
-    field,
-    `is not a valid path-to-regexp 8 pattern ('${pattern}': ${err.message})`,
-    'ERR_CONFIG_INVALID_PATH',
-  );
+function invalidPatternMessage(err: unknown, pattern: string): string {
+  if (!(err instanceof PathError)) throw err;
+  const hint = express4Hint(pattern);
+  if (hint !== undefined) return hint;
+  // path-to-regexp repeats the pattern and adds a link after the reason: keep the reason.
+  const reason = err.message.split(`: ${pattern}`)[0] as string;
+  return `is not a valid path-to-regexp 8 pattern ('${pattern}': ${reason})`;
 }
 
+/**
+ * The message for Express 4 (path-to-regexp 0.x) spellings, with their path-to-regexp 8 form:
+ * `'/public/*'` → `'/public/*path'` (or `'/public{/*path}'`, which also matches
+ * `'/public'`), `'/:id?'` → `'{/:id}'`, `'/:path*'` → `'{/*path}'`,
+ * `'/:path+'` → `'/*path'`, `'(.*)'` → `'*path'`. `undefined` when none is seen.
+ *
+ * @example
+ * express4Hint('/users/:id?');
+ * // "is Express 4 syntax ('/users/:id?': optional params (:name?)); path-to-regexp 8 writes it '/users{/:id}'"
+ */
+export function express4Hint(pattern: string): string | undefined {
+  const kinds: string[] = [];
+  let fixed = pattern;
+  fixed = fixed.replace(/(\/?):([A-Za-z_$][\w$]*)\?/g, (_m, slash: string, name: string) => {
+    kinds.push('optional params (:name?)');
+    return `{${slash}:${name}}`;
+  });
+  fixed = fixed.replace(/(\/?):([A-Za-z_$][\w$]*)\*/g, (_m, slash: string, name: string) => {
+    kinds.push('repeated params (:name*)');
+    return `{${slash}*${name}}`;
+  });
+  fixed = fixed.replace(/:([A-Za-z_$][\w$]*)\+/g, (_m, name: string) => {
+    kinds.push('repeated params (:name+)');
+    return `*${name}`;
+  });
+  fixed = fixed.replace(/(?::([A-Za-z_$][\w$]*))?\(\.\*\)/g, (_m, name: string | undefined) => {
+    kinds.push("catch-alls '(.*)'");
+    return `*${name ?? 'path'}`;
+  });
+  let bareStar = false;
+  fixed = fixed.replace(/\*(?![A-Za-z_$"])/g, () => {
+    bareStar = true;
+    return '*path';
+  });
+  if (bareStar) kinds.push("bare wildcards '*'");
+  if (kinds.length === 0) {
+    if (/\([^)]*\)/.test(pattern)) {
+      return `is not a valid path-to-regexp 8 pattern ('${pattern}'): it has no inline regular expressions; match the segment with a param (':id') and check it upstream`;
+    }
+    return undefined;
+  }
+  if (!fixed.startsWith('/') && !fixed.startsWith('{')) fixed = `/${fixed}`;
+  let suggestion = `'${fixed}'`;
+  // '/public/*' in Express 4 also matched '/public/': offer the form that matches '/public' too.
+  const optionalTail = /\/\*path$/.exec(fixed);
+  if (bareStar && optionalTail) {
+    suggestion += ` (or '${fixed.slice(0, optionalTail.index)}{/*path}' to match '${fixed.slice(0, optionalTail.index) || '/'}' too)`;
+  }
+  return `is Express 4 syntax ('${pattern}': ${[...new Set(kinds)].join(', ')}); path-to-regexp 8 writes it ${suggestion}`;
+}
 /**
  * A path with every optional group present and every param replaced by `x`.
  * Used to check that the literal text of a pattern or template is already
@@ -150,19 +217,15 @@ function encodeUtf8(char: string): string {
  * normalisation would change (`/a//b`, `/./x`, `/%7e`, a raw space or `é`)
  * can never match: refuse it instead of letting the route silently be dead.
  */
-function checkLiteralText(data: TokenData, pattern: string, field: string): void {
+function literalTextProblem(data: TokenData, pattern: string): string | null {
   const sample = samplePath(data.tokens);
-  if (sample.length === 0) return;
+  if (sample.length === 0) return null;
   const normalised = normalizePath(sample);
-  if (normalised === sample) return;
+  if (normalised === sample) return null;
   const hint = /[\u0080-\u{10ffff}]/u.test(pattern)
     ? `write non-ASCII text percent-encoded as UTF-8, as clients send it: '${pattern.replace(/[\u0080-\u{10ffff}]/gu, encodeUtf8)}'`
     : normalised === null
       ? "path normalisation refuses its literal text (e.g. %2F, '\\', a space, '..' above the root)"
       : `requests are matched after normalisation, so write it the way '${normalised}' is written`;
-  throw new GatewayConfigError(
-    field,
-    `can never match ('${pattern}'): ${hint}`,
-    'ERR_CONFIG_INVALID_PATH',
-  );
+  return `can never match ('${pattern}'): ${hint}`;
 }

@@ -7,8 +7,8 @@ import {
   type Plugin,
   type RequestHandler,
 } from 'http-proxy-middleware';
+import type { RouteProxyOptions } from '../schema/route.js';
 import { type ForwardState, STATE, type WithState } from './forward-state.js';
-import type { RouteProxyOptions } from './options.js';
 import type { RouteUpstreams } from './upstreams.js';
 
 /**

@@ -1,8 +1,8 @@
-import { compile, type Token } from 'path-to-regexp';
+import { compile, type Token, type TokenData } from 'path-to-regexp';
 import { GatewayConfigError } from '../errors.js';
 import type { GatewayRequest } from '../types.js';
 import { describePathRejection, normalizePath } from './normalize-path.js';
-import { parsePattern, samplePath } from './path-matcher.js';
+import { parsePatternText, samplePath } from './path-matcher.js';
 
 /**
  * Turns the matched (normalised) path into the path the upstream receives.
@@ -82,44 +82,15 @@ export function compileRewrite(
   field: string,
 ): Rewriter {
   if (typeof rewrite === 'function') return checkedFunction(rewrite);
-  if (typeof rewrite !== 'string' || rewrite.charCodeAt(0) !== 47) {
-    throw new GatewayConfigError(
-      field,
-      "must be a path template starting with '/' (e.g. '/{*path}') or a function ({ path, params, req }) => string",
-      'ERR_CONFIG_INVALID_PATH',
-    );
-  }
-  const template = parsePattern(rewrite, field);
-  const sample = samplePath(template.tokens);
-  const normalised = normalizePath(sample);
-  if (normalised !== sample) {
-    throw new GatewayConfigError(
-      field,
-      `must be a normalised path ('${rewrite}'${normalised === null ? '' : `, e.g. '${normalised}'`}): no '.', '..' or '//' segments, no raw spaces or non-ASCII, upper-case %XX escapes`,
-      'ERR_CONFIG_INVALID_PATH',
-    );
-  }
-  // The pattern was already validated by the path matcher; parse it again only to read its keys.
-  const patternKeys = collectKeys(parsePattern(pattern, field).tokens, true, new Map());
+  const problem =
+    typeof rewrite === 'string' ? checkRewriteTemplate(rewrite, pattern) : TEMPLATE_MESSAGE;
+  if (problem !== null) throw new GatewayConfigError(field, problem, 'ERR_CONFIG_INVALID_PATH');
+  const template = parsePatternText(rewrite as string) as TokenData;
+  const patternKeys = collectKeys((parsePatternText(pattern) as TokenData).tokens, true, new Map());
   const templateKeys = collectKeys(template.tokens, true, new Map());
   const conversions: Array<{ name: string; kind: 'param' | 'wildcard' }> = [];
   for (const [name, key] of templateKeys) {
-    const defined = patternKeys.get(name);
-    if (defined === undefined) {
-      const known = [...patternKeys.keys()].map((k) => `'${k}'`).join(', ') || 'none';
-      throw new GatewayConfigError(
-        field,
-        `uses the param '${name}', which the route path '${pattern}' does not define (it defines: ${known})`,
-        'ERR_CONFIG_INVALID_PATH',
-      );
-    }
-    if (key.required && !defined.required) {
-      throw new GatewayConfigError(
-        field,
-        `requires the param '${name}', which is optional in the route path '${pattern}'; put it in an optional group too, e.g. '{/*${name}}'`,
-        'ERR_CONFIG_INVALID_PATH',
-      );
-    }
+    const defined = patternKeys.get(name) as TemplateKey;
     if (key.kind !== defined.kind) conversions.push({ name, kind: key.kind });
   }
   // No encoding: params are already in the normalised path's own escapes.
@@ -138,6 +109,44 @@ export function compileRewrite(
     }
     return normalisedOrRefused(fill(data as Parameters<typeof fill>[0]));
   };
+}
+
+const TEMPLATE_MESSAGE =
+  "must be a path template starting with '/' (e.g. '/{*path}') or a function ({ path, params, req }) => string";
+
+/**
+ * Why a rewrite template is refused for the route pattern `pattern` (already
+ * valid), or `null`: it must start with `/`, be in normalised form, use only
+ * params the pattern defines and not require one the pattern only has in an
+ * optional group. The schema's refinement and {@link compileRewrite} share it.
+ *
+ * @example
+ * checkRewriteTemplate('/y/:other', '/x/:id'); // "uses the param 'other', which the route path '/x/:id' does not define …"
+ */
+export function checkRewriteTemplate(rewrite: string, pattern: string): string | null {
+  if (rewrite.charCodeAt(0) !== 47) return TEMPLATE_MESSAGE;
+  const template = parsePatternText(rewrite);
+  if (typeof template === 'string') return template;
+  const sample = samplePath(template.tokens);
+  const normalised = normalizePath(sample);
+  if (normalised !== sample) {
+    return `must be a normalised path ('${rewrite}'${normalised === null ? '' : `, e.g. '${normalised}'`}): no '.', '..' or '//' segments, no raw spaces or non-ASCII, upper-case %XX escapes`;
+  }
+  const parsedPattern = parsePatternText(pattern);
+  if (typeof parsedPattern === 'string') return null; // the path option reports it
+  const patternKeys = collectKeys(parsedPattern.tokens, true, new Map());
+  const templateKeys = collectKeys(template.tokens, true, new Map());
+  for (const [name, key] of templateKeys) {
+    const defined = patternKeys.get(name);
+    if (defined === undefined) {
+      const known = [...patternKeys.keys()].map((k) => `'${k}'`).join(', ') || 'none';
+      return `uses the param '${name}', which the route path '${pattern}' does not define (it defines: ${known})`;
+    }
+    if (key.required && !defined.required) {
+      return `requires the param '${name}', which is optional in the route path '${pattern}'; put it in an optional group too, e.g. '{/*${name}}'`;
+    }
+  }
+  return null;
 }
 
 function collectKeys(

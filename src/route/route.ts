@@ -1,12 +1,16 @@
 import type { ServerResponse } from 'node:http';
 import type { ConsumerHeaderNames } from '../auth/consumer-headers.js';
-import { GatewayConfigError } from '../errors.js';
 import { createEmitter, isListening } from '../events.js';
 import type { Lease } from '../gateway/registry.js';
 import type { InternalContext } from '../pipeline.js';
 import { sendProblem } from '../problem.js';
 import { takeRequest } from '../request-completed.js';
 import { gatewayContext } from '../request-id.js';
+import {
+  parseRouteOptions,
+  type ResolvedRouteOptions,
+  type RouteOptions,
+} from '../schema/route.js';
 import { traceServerRoute } from '../tracing/server-route.js';
 import type { GatewayMiddleware, GatewayRequest, NextFunction } from '../types.js';
 import { admitRequest } from './admit-request.js';
@@ -16,7 +20,6 @@ import {
   requestHeaderPlan,
 } from './forward-headers.js';
 import { compileHostMatcher, type HostMatcher } from './host-matcher.js';
-import { type ResolvedRouteOptions, type RouteOptions, resolveRouteOptions } from './options.js';
 import { compilePathMatcher, type PathMatcher } from './path-matcher.js';
 import { RouteProxy } from './proxy.js';
 import { compileRewrite, RewriteRefusedError, type Rewriter } from './rewrite.js';
@@ -90,19 +93,15 @@ export type RouteContext = InternalContext & {
 };
 
 /**
- * Compiles one route (options validated now; mistakes throw
- * `GatewayConfigError` naming `field`, e.g. `routes[1].target`).
+ * Compiles one parsed route (see `parseRouteOptions`, or `routes` of `parseGatewayConfig`).
+ * Never throws a configuration error: the options were validated when parsed.
  *
  * @example
- * const compiled = compileRoute({ path: '/users/:id', target: 'http://users:8080' }, 'routes[0]', ctx);
+ * const compiled = compileRoute(parseRouteOptions({ path: '/users/:id', target: 'http://users:8080' }).value, ctx);
  * const match = compiled.match('/users/42', req); // { path: '/users/42', params: { id: '42' } }
  */
-export function compileRoute(
-  options: RouteOptions,
-  field: string,
-  ctx: RouteContext,
-): CompiledRoute {
-  return new Route(resolveRouteOptions(options, field, false), field, ctx);
+export function compileRoute(options: ResolvedRouteOptions, ctx: RouteContext): CompiledRoute {
+  return new Route(options, ctx);
 }
 
 class Route implements CompiledRoute {
@@ -119,8 +118,8 @@ class Route implements CompiledRoute {
   private readonly proxy: RouteProxy;
   private readonly ctx: InternalContext;
 
-  constructor(options: ResolvedRouteOptions, field: string, ctx: RouteContext) {
-    const at = (key: string): string => (field ? `${field}.${key}` : key);
+  constructor(options: ResolvedRouteOptions, ctx: RouteContext) {
+    // Validated when parsed: these compilers never throw here (the field names are for form's sake).
     this.ctx = ctx;
     this.name = options.name;
     this.label = options.name ?? options.path;
@@ -131,20 +130,13 @@ class Route implements CompiledRoute {
     this.matchPath = compilePathMatcher(
       options.path,
       { caseSensitive: options.caseSensitive },
-      at('path'),
+      'path',
     );
-    this.matchHost =
-      options.host === undefined ? null : compileHostMatcher(options.host, at('host'));
+    this.matchHost = options.host === undefined ? null : compileHostMatcher(options.host, 'host');
     this.rewrite =
       options.rewrite === undefined
         ? null
-        : compileRewrite(options.rewrite, options.path, at('rewrite'));
-    if (ctx.consumerHeaders !== undefined && options.consumerHeaders !== undefined) {
-      throw new GatewayConfigError(
-        at('consumerHeaders'),
-        "the gateway's routes use the names of auth.consumerHeaders; set them there",
-      );
-    }
+        : compileRewrite(options.rewrite, options.path, 'rewrite');
     this.headerPlan = requestHeaderPlan(
       options.requestHeaders,
       ctx.consumerHeaders ?? options.consumerHeaders,
@@ -255,12 +247,13 @@ class Route implements CompiledRoute {
  * }));
  */
 export function route(options: RouteOptions): GatewayMiddleware {
-  const resolved = resolveRouteOptions(options, '', true);
+  const { value: resolved, warnings } = parseRouteOptions(options);
   const emit = createEmitter(resolved.onEvent);
+  for (const warning of warnings) emit({ type: 'config.warning', ...warning });
   // A standalone route owns its upstreams (send queue, agents) as a gateway does.
   const upstreams = new Upstreams(emit);
   const ctx: RouteContext = { emit, sendProblem, upstreams };
-  const compiled = new Route(resolved, '', ctx);
+  const compiled = new Route(resolved, ctx);
   const label = compiled.label;
   const middleware = (req: GatewayRequest, res: ServerResponse, next: NextFunction): void => {
     try {

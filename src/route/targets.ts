@@ -1,5 +1,5 @@
 import type { Agent as HttpAgent } from 'node:http';
-import type { ResolvedTarget } from './options.js';
+import type { ResolvedTarget } from '../schema/route.js';
 
 /**
  * How long a target that failed to connect (or timed out) is skipped: 10 s.

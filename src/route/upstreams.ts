@@ -2,7 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { type EmitEvent, isListening } from '../events.js';
 import { type Lease, Registry } from '../gateway/registry.js';
-import type { ResolvedRouteOptions } from './options.js';
+import type { ResolvedRouteOptions } from '../schema/route.js';
 import { SendQueue } from './send-queue.js';
 import { type HealthListener, TargetPool, UpstreamTarget } from './targets.js';
 

@@ -1,4 +1,4 @@
-import { expectFunction, expectInteger, expectObject, rejectUnknownKeys } from '../options.js';
+import { type MemoryStoreOptions, parseMemoryStoreOptions } from '../schema/stores.js';
 import { fixedWindowDecide, fixedWindowStart } from './algorithms/fixed-window.js';
 import { SlidingLog, slidingWindowDecide } from './algorithms/sliding-window.js';
 import {
@@ -9,23 +9,7 @@ import {
 } from './algorithms/token-bucket.js';
 import type { ChargeReceipt, Clock, Policy, RateLimitDecision, RateLimitStore } from './types.js';
 
-/**
- * Options of {@link MemoryStore}.
- *
- * @example
- * new MemoryStore({ maxKeys: 10_000, sweepIntervalMs: 30_000 });
- */
-export interface MemoryStoreOptions {
-  /**
-   * The most client keys tracked at once; beyond it the least recently used
-   * key is forgotten. Default `100_000`.
-   */
-  maxKeys?: number;
-  /** How often expired state is swept, in milliseconds. Default `60_000`. */
-  sweepIntervalMs?: number;
-  /** The clock, in milliseconds. Default `Date.now`. Injectable for tests. */
-  clock?: Clock;
-}
+export type { MemoryStoreOptions } from '../schema/stores.js';
 
 const TOKEN_BUCKET = 0;
 const FIXED_WINDOW = 1;
@@ -95,18 +79,11 @@ export class MemoryStore implements RateLimitStore {
   private scratch = new Int32Array(8);
 
   constructor(options: MemoryStoreOptions = {}) {
-    const opts = expectObject(options, 'MemoryStore');
-    rejectUnknownKeys(opts, ['maxKeys', 'sweepIntervalMs', 'clock'], 'MemoryStore');
-    this.maxKeys =
-      opts.maxKeys === undefined ? 100_000 : expectInteger(opts.maxKeys, 'MemoryStore.maxKeys', 1);
-    const sweepMs =
-      opts.sweepIntervalMs === undefined
-        ? 60_000
-        : expectInteger(opts.sweepIntervalMs, 'MemoryStore.sweepIntervalMs', 1, 2_147_483_647);
-    this.clock =
-      opts.clock === undefined ? Date.now : expectFunction<Clock>(opts.clock, 'MemoryStore.clock');
+    const { maxKeys, sweepIntervalMs, clock } = parseMemoryStoreOptions(options).value;
+    this.maxKeys = maxKeys;
+    this.clock = clock ?? Date.now;
     this.realClock = this.clock === Date.now;
-    this.timer = setInterval(() => this.sweep(), sweepMs);
+    this.timer = setInterval(() => this.sweep(), sweepIntervalMs);
     this.timer.unref();
   }
 

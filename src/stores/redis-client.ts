@@ -1,5 +1,3 @@
-import { GatewayConfigError } from '../errors.js';
-
 /**
  * Sends one Redis command (its name and arguments as strings) and resolves
  * with the reply. Every supported client is reduced to this.
@@ -68,25 +66,19 @@ export interface NodeRedisClusterLike {
 export type RedisClientLike = IoRedisLike | NodeRedisLike | NodeRedisClusterLike;
 
 /**
- * Reduces a client to a {@link SendCommand}. For clusters the command is
- * routed by its first key (`firstKey(args)`), so EVALSHA reaches the slot owner;
- * both cluster clients follow MOVED/ASK themselves, and a node-redis cluster's
- * `TRYAGAIN` (mid-resharding) is retried here as ioredis does it.
+ * Reduces a client to a {@link SendCommand}, or says why it cannot (the
+ * message for `RedisStore.client`). For clusters the command is routed by its
+ * first key (`firstKey(args)`), so EVALSHA reaches the slot owner; both cluster
+ * clients follow MOVED/ASK themselves, and a node-redis cluster's `TRYAGAIN`
+ * (mid-resharding) is retried here as ioredis does it.
  *
  * @example
- * const { kind, send } = adaptRedisClient(new Redis(), 'RedisStore.client'); await send(['PING']);
+ * const adapted = adaptRedisClient(new Redis());
+ * if (typeof adapted !== 'string') await adapted.send(['PING']);
  */
 export function adaptRedisClient(
-  client: unknown,
-  field: string,
-): { kind: RedisClientKind; send: SendCommand } {
-  if (client === null || (typeof client !== 'object' && typeof client !== 'function')) {
-    throw new GatewayConfigError(
-      field,
-      'must be an ioredis client or Cluster, or a node-redis v4+ client (e.g. new Redis() or createClient())',
-      'ERR_CONFIG_INVALID_STORE',
-    );
-  }
+  client: object,
+): { kind: RedisClientKind; send: SendCommand } | string {
   const c = client as Record<string, unknown>;
   if (typeof c.call === 'function') {
     const io = client as IoRedisLike;
@@ -107,11 +99,7 @@ export function adaptRedisClient(
     const nodeRedis = client as NodeRedisLike;
     return { kind: 'node-redis', send: (args) => nodeRedis.sendCommand(args) };
   }
-  throw new GatewayConfigError(
-    field,
-    'is not a supported Redis client: pass an ioredis client or Cluster, a node-redis v4+ client, or use { sendCommand }',
-    'ERR_CONFIG_INVALID_STORE',
-  );
+  return 'is not a supported Redis client: pass an ioredis client or Cluster, a node-redis v4+ client, or use { sendCommand }';
 }
 
 /**

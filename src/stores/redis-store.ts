@@ -1,11 +1,5 @@
-import { GatewayConfigError } from '../errors.js';
-import { expectFunction, expectObject, expectString, rejectUnknownKeys } from '../options.js';
-import {
-  adaptRedisClient,
-  type RedisClientKind,
-  type RedisClientLike,
-  type SendCommand,
-} from './redis-client.js';
+import { parseRedisStoreOptions, type RedisStoreOptions } from '../schema/stores.js';
+import type { RedisClientKind, SendCommand } from './redis-client.js';
 import {
   CONSUME_SCRIPT,
   CONSUME_SCRIPT_SHA,
@@ -14,26 +8,7 @@ import {
 } from './redis-script.js';
 import type { ChargeReceipt, Policy, RateLimitDecision, RateLimitStore } from './types.js';
 
-/**
- * Options of {@link RedisStore}: a client (`ioredis` client or `Cluster`,
- * node-redis v4+ client) or, for any other client, a `sendCommand` function.
- *
- * @example
- * new RedisStore({ sendCommand: (...args) => client.sendCommand(args), prefix: 'myapp:rl:' });
- */
-export type RedisStoreOptions =
-  | {
-      /** An `ioredis` client or `Cluster`, or a node-redis v4+ client. Never closed by the store. */
-      client: RedisClientLike;
-      /** Prepended to every key. Default `'portcullis:rl:'`. No `{` or `}`. */
-      prefix?: string;
-    }
-  | {
-      /** Sends one command, e.g. `(...args) => client.call(...args)`; resolves with the reply. */
-      sendCommand: (...args: string[]) => Promise<unknown>;
-      /** Prepended to every key. Default `'portcullis:rl:'`. No `{` or `}`. */
-      prefix?: string;
-    };
+export type { RedisStoreOptions } from '../schema/stores.js';
 
 /** Deletes a client's index and every state key it lists, atomically (all in the client's hash slot). */
 const RESET_SCRIPT = `local members = redis.call('SMEMBERS', KEYS[1])
@@ -179,37 +154,9 @@ export class RedisStore implements RateLimitStore {
   #inFlight = 0;
 
   constructor(options: RedisStoreOptions) {
-    const opts = expectObject(options, 'RedisStore');
-    rejectUnknownKeys(opts, ['client', 'sendCommand', 'prefix'], 'RedisStore');
-    if (opts.client !== undefined && opts.sendCommand !== undefined) {
-      throw new GatewayConfigError('RedisStore', 'give either client or sendCommand, not both');
-    }
-    if (opts.sendCommand !== undefined) {
-      const sendCommand = expectFunction<(...args: string[]) => Promise<unknown>>(
-        opts.sendCommand,
-        'RedisStore.sendCommand',
-      );
-      this.clientKind = 'sendCommand';
-      this.#send = (args) => sendCommand(...args);
-    } else if (opts.client !== undefined) {
-      const adapted = adaptRedisClient(opts.client, 'RedisStore.client');
-      this.clientKind = adapted.kind;
-      this.#send = adapted.send;
-    } else {
-      throw new GatewayConfigError(
-        'RedisStore.client',
-        'is required: an ioredis client or Cluster, a node-redis client, or give sendCommand',
-        'ERR_CONFIG_INVALID_STORE',
-      );
-    }
-    const prefix =
-      opts.prefix === undefined ? 'portcullis:rl:' : expectString(opts.prefix, 'RedisStore.prefix');
-    if (prefix.includes('{') || prefix.includes('}')) {
-      throw new GatewayConfigError(
-        'RedisStore.prefix',
-        "must not contain '{' or '}' (the store adds the hash tag)",
-      );
-    }
+    const { kind, send, prefix } = parseRedisStoreOptions(options).value;
+    this.clientKind = kind;
+    this.#send = send;
     this.#prefix = prefix;
     this.#batching = this.clientKind === 'ioredis' || this.clientKind === 'node-redis';
   }

@@ -1,5 +1,3 @@
-import { GatewayConfigError } from '../errors.js';
-
 /**
  * A rate limiting algorithm (see `rateLimit({ algorithm })`). Default `'token-bucket'`.
  *
@@ -118,50 +116,3 @@ export interface RateLimitStore {
  * new MemoryStore({ clock: () => fakeNow });
  */
 export type Clock = () => number;
-
-/**
- * Checks at construction that `value` has the shape of a {@link RateLimitStore},
- * so a wrong object fails now rather than on the first request.
- *
- * @example
- * assertRateLimitStore(options.store, 'rateLimit.store');
- */
-export function assertRateLimitStore(value: unknown, field: string): RateLimitStore {
-  if (value === null || typeof value !== 'object') {
-    throw new GatewayConfigError(
-      field,
-      'must be a rate limit store: an object with consume(key, policies, cost) and reset(key), e.g. new MemoryStore()',
-      'ERR_CONFIG_INVALID_STORE',
-    );
-  }
-  const store = value as Record<string, unknown>;
-  if (typeof store.consume !== 'function') {
-    throw new GatewayConfigError(
-      field,
-      'must have a consume(key, policies, cost) method (e.g. new MemoryStore() or new RedisStore({ client }))',
-      'ERR_CONFIG_INVALID_STORE',
-    );
-  }
-  if (typeof store.reset !== 'function') {
-    throw new GatewayConfigError(
-      field,
-      'must have a reset(key) method',
-      'ERR_CONFIG_INVALID_STORE',
-    );
-  }
-  if (store.close !== undefined && typeof store.close !== 'function') {
-    throw new GatewayConfigError(
-      field,
-      'close, when present, must be a method',
-      'ERR_CONFIG_INVALID_STORE',
-    );
-  }
-  if (store.refund !== undefined && typeof store.refund !== 'function') {
-    throw new GatewayConfigError(
-      field,
-      'refund, when present, must be a method: refund(key, policies, cost, receipt)',
-      'ERR_CONFIG_INVALID_STORE',
-    );
-  }
-  return value as RateLimitStore;
-}

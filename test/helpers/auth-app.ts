@@ -1,5 +1,5 @@
 import { authenticate } from '../../src/auth/authenticate.js';
-import type { AuthOptions } from '../../src/auth/options.js';
+import type { AuthOptions } from '../../src/schema/auth.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
 import { testForwarder } from './auth-forwarder.js';
 import { type ExpressMajor, type Host, startHost } from './host.js';

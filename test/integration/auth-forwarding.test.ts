@@ -173,12 +173,12 @@ describe('createAuthenticator for routes without auth', () => {
   beforeAll(async () => {
     const { createAuthenticator } = await import('../../src/auth/authenticator.js');
     const { sendProblem } = await import('../../src/problem.js');
+    const { parseAuthOptions } = await import('../../src/schema/auth.js');
     const auth = createAuthenticator(
-      {
+      parseAuthOptions({
         apiKey: { keys: [{ id: 'alice', key: KEY }], query: 'api_key' },
         jwt: { algorithms: ['HS256'], secret: SECRET },
-      },
-      'auth',
+      }).value,
       { emit: () => {}, sendProblem },
     );
     upstream = await startUpstream();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JwtOptions } from '../../src/auth/options.js';
+import type { JwtOptions } from '../../src/schema/auth.js';
 import { type AuthApp, startAuthApp } from '../helpers/auth-app.js';
 import { type JwksServer, startJwksServer } from '../helpers/jwks-server.js';
 

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { exportJWK, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { JwtAlgorithm } from '../../src/auth/options.js';
+import type { JwtAlgorithm } from '../../src/schema/auth.js';
 import { type AuthApp, startAuthApp, visible } from '../helpers/auth-app.js';
 import { EXPRESS_MAJORS } from '../helpers/host.js';
 import { startJwksServer } from '../helpers/jwks-server.js';

@@ -2,8 +2,8 @@ import type { ServerResponse } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { sendProblem } from '../../src/problem.js';
 import { createLimiter } from '../../src/rate-limit/limiter.js';
-import type { RateLimitOptions } from '../../src/rate-limit/options.js';
 import { rateLimit } from '../../src/rate-limit/rate-limit.js';
+import { parseRateLimitOptions, type RateLimitOptions } from '../../src/schema/rate-limit.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import type { ChargeReceipt, RateLimitStore } from '../../src/stores/types.js';
 import type {
@@ -290,7 +290,7 @@ describe('refill, end to end with a real short window', () => {
   it('a token bucket of 2 per 400 ms gives one request back after 200 ms', {
     retry: 2,
   }, async () => {
-    const h = await start(5, { limit: 2, window: 400 });
+    const h = await start(5, { limit: 2, window: '400ms' });
     expect((await get(h)).status).toBe(200);
     expect((await get(h)).status).toBe(200);
     const refused = await get(h);
@@ -340,7 +340,7 @@ describe('store failures', () => {
         limit: 1,
         window: '1m',
         store: failing(mode),
-        storeTimeout: 150,
+        storeTimeout: '150ms',
         onStoreError: 'deny',
       });
       t = performance.now();
@@ -384,7 +384,7 @@ describe('store failures', () => {
       window: '1m',
       key: (req) => req.url ?? '',
       store,
-      storeTimeout: 150,
+      storeTimeout: '150ms',
       onStoreError: 'deny',
     });
     const timed = async (path: string, after: number) => {
@@ -439,7 +439,7 @@ describe('store failures', () => {
       key: () => 'one',
       cost: 1,
       store,
-      storeTimeout: 50,
+      storeTimeout: '50ms',
       onStoreError: 'deny',
     });
     // Both answered 503 at 50 ms; the store charges them at 150 ms.
@@ -481,7 +481,7 @@ describe('store failures', () => {
 describe('createLimiter', () => {
   it('on the memory path the step answers a plain boolean (no promise tick)', async () => {
     const store = new MemoryStore();
-    const limiter = createLimiter({ limit: 1, window: '1m' }, 'rateLimit', {
+    const limiter = createLimiter(parseRateLimitOptions({ limit: 1, window: '1m' }).value, {
       emit: () => {},
       sendProblem,
       store,
@@ -511,11 +511,14 @@ describe('createLimiter', () => {
   it('prefers options.store over the gateway store', async () => {
     const mine = new MemoryStore();
     const shared = new MemoryStore();
-    const limiter = createLimiter({ limit: 1, window: '1m', store: mine }, '', {
-      emit: () => {},
-      sendProblem,
-      store: shared,
-    });
+    const limiter = createLimiter(
+      parseRateLimitOptions({ limit: 1, window: '1m', store: mine }).value,
+      {
+        emit: () => {},
+        sendProblem,
+        store: shared,
+      },
+    );
     const host = await startHost((app) => {
       app.use((req: GatewayRequest, res: ServerResponse) => {
         if (limiter.step(req, res) === true) res.end('ok');

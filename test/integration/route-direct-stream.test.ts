@@ -9,7 +9,7 @@ import {
 } from 'node:net';
 import type { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RouteProxyOptions } from '../../src/route/options.js';
+import type { RouteProxyOptions } from '../../src/schema/route.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { rawRequest } from '../helpers/raw-http.js';

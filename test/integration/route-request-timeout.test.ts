@@ -7,7 +7,7 @@ import {
   type Socket,
 } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RouteProxyOptions } from '../../src/route/options.js';
+import type { RouteProxyOptions } from '../../src/schema/route.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { parseRawResponse } from '../helpers/raw-http.js';

@@ -40,6 +40,7 @@ beforeAll(async () => {
       'CHANGELOG.md',
       'LICENSE',
       'README.md',
+      'dist/config.schema.json',
       'dist/index.cjs',
       'dist/index.d.cts',
       'dist/index.d.ts',
@@ -100,7 +101,9 @@ const ESM = consumerBody(
   "import http from 'node:http';\nimport express from 'express';\nimport { createGateway, hashApiKey, GatewayConfigError } from 'portcullis';",
 );
 const CJS = consumerBody(
-  "const http = require('node:http');\nconst express = require('express');\nconst { createGateway, hashApiKey, GatewayConfigError } = require('portcullis');",
+  "const http = require('node:http');\nconst express = require('express');\nconst { createGateway, hashApiKey, GatewayConfigError } = require('portcullis');\n" +
+    // The published JSON Schema resolves through the exports map.
+    "const configSchema = require('portcullis/config.schema.json');\nif (configSchema.type !== 'object' || !configSchema.properties.routes) { console.error('config.schema.json is not the config schema'); process.exit(1); }",
 );
 /**
  * portcullis/metrics from a consumer: loading portcullis alone leaves prom-client unloaded; the
@@ -353,6 +356,14 @@ app.get('/me', (req, res) => {
 });
 const err: GatewayConfigError = new GatewayConfigError('x', 'y');
 void err.code;
+void err.issues[0]?.field;
+// Exactly one JWT key source, one of key or hash: TypeScript refuses two.
+const twoSources: GatewayConfig = {
+  // @ts-expect-error publicKey and jwksUri together
+  auth: { jwt: { algorithms: ['RS256'], publicKey: 'pem', jwksUri: 'https://idp.example/jwks' } },
+  routes: [{ path: '/x', target: 'http://127.0.0.1:1' }],
+};
+void twoSources;
 const metrics: PrometheusMetrics = prometheusMetrics({ registry: new Registry(), prefix: 'edge_', buckets: [0.1, 1] });
 app.get('/metrics', metrics.handler);
 const registry: Registry = metrics.registry;

@@ -3,8 +3,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RateLimitOptions } from '../../src/rate-limit/options.js';
 import { rateLimit } from '../../src/rate-limit/rate-limit.js';
+import type { RateLimitOptions } from '../../src/schema/rate-limit.js';
 import { RedisStore } from '../../src/stores/redis-store.js';
 import type { Algorithm, Policy } from '../../src/stores/types.js';
 import type { GatewayEvent, GatewayRequest } from '../../src/types.js';
@@ -445,7 +445,7 @@ describe.skipIf(!hasRedis)('rateLimit() with RedisStore', () => {
         limit: 1,
         window: '1m',
         store,
-        storeTimeout: 100,
+        storeTimeout: '100ms',
         onStoreError,
       });
       const started = performance.now();
@@ -486,7 +486,7 @@ describe.skipIf(!hasRedis)('rateLimit() with RedisStore', () => {
     cleanups.push(cut);
     const client = quietClient(port, { retryStrategy: () => 50, maxRetriesPerRequest: 0 });
     const store = new RedisStore({ client, prefix: `${PREFIX}back:` });
-    const { h, events } = await host({ limit: 3, window: '1m', store, storeTimeout: 300 });
+    const { h, events } = await host({ limit: 3, window: '1m', store, storeTimeout: '300ms' });
     expect((await fetch(h.url)).status).toBe(200);
     expect(events).toHaveLength(0);
     await cut();

@@ -3,8 +3,8 @@ import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createAuthenticator } from '../../src/auth/authenticator.js';
 import { hashApiKey } from '../../src/auth/hash-api-key.js';
-import type { AuthOptions } from '../../src/auth/options.js';
 import type { ProblemInit } from '../../src/problem.js';
+import { type AuthOptions, parseAuthOptions } from '../../src/schema/auth.js';
 import type { GatewayEvent, GatewayRequest } from '../../src/types.js';
 
 const KEY = 'unit-test-key-0123456789abcdef';
@@ -22,7 +22,7 @@ function exchange(url: string, headers: Record<string, string>) {
 function build(options: AuthOptions) {
   const events: GatewayEvent[] = [];
   const problems: ProblemInit[] = [];
-  const auth = createAuthenticator(options, 'auth', {
+  const auth = createAuthenticator(parseAuthOptions(options).value, {
     emit: (e) => events.push(e),
     sendProblem: (_req, _res, init) => problems.push(init),
   });

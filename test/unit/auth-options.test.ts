@@ -1,11 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { authenticate } from '../../src/auth/authenticate.js';
-import { createAuthenticator } from '../../src/auth/authenticator.js';
 import { hashApiKey } from '../../src/auth/hash-api-key.js';
-import type { AuthOptions } from '../../src/auth/options.js';
 import { GatewayConfigError } from '../../src/errors.js';
-import { sendProblem } from '../../src/problem.js';
+import { createGateway } from '../../src/gateway.js';
+import type { AuthOptions } from '../../src/schema/auth.js';
 import type { GatewayEvent } from '../../src/types.js';
 
 const SECRET = 'hs-secret-that-is-long-enough-0123456789';
@@ -19,7 +18,9 @@ const EC_PEM = generateKeyPairSync('ec', { namedCurve: 'P-256' })
 /** Options as a user might mistype them; the factory must reject them at runtime. */
 function configError(options: unknown, field = 'auth'): GatewayConfigError {
   try {
-    createAuthenticator(options as AuthOptions, field, { emit: () => {}, sendProblem });
+    if (field === '') authenticate(options as AuthOptions);
+    else
+      createGateway({ auth: options as AuthOptions, routes: [{ path: '/x', target: 'http://a' }] });
   } catch (err) {
     expect(err).toBeInstanceOf(GatewayConfigError);
     return err as GatewayConfigError;

@@ -3,6 +3,8 @@ import { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { sendProblem } from '../../src/problem.js';
 import { createLimiter } from '../../src/rate-limit/limiter.js';
+import { rateLimit } from '../../src/rate-limit/rate-limit.js';
+import { parseRateLimitOptions } from '../../src/schema/rate-limit.js';
 import type { RateLimitStore } from '../../src/stores/types.js';
 import type { GatewayEvent, GatewayRequest } from '../../src/types.js';
 
@@ -30,8 +32,13 @@ describe('createLimiter clock', () => {
     let now = 1_000;
     const events: GatewayEvent[] = [];
     const limiter = createLimiter(
-      { limit: 1, window: '1m', store: silent, storeTimeout: 100, clock: () => now },
-      '',
+      parseRateLimitOptions({
+        limit: 1,
+        window: '1m',
+        store: silent,
+        storeTimeout: '100ms',
+        clock: () => now,
+      }).value,
       { emit: (e) => events.push(e), sendProblem },
     );
     const { req, res } = request();
@@ -62,10 +69,7 @@ describe('createLimiter clock', () => {
 
   it('refuses a clock that is not a function, naming the field', () => {
     expect(() =>
-      createLimiter({ limit: 1, window: '1m', clock: 5 as unknown as () => number }, 'rateLimit', {
-        emit: () => {},
-        sendProblem,
-      }),
-    ).toThrow(/rateLimit\.clock/);
+      rateLimit({ limit: 1, window: '1m', clock: 5 as unknown as () => number }),
+    ).toThrow(/^clock: must be a function/);
   });
 });

@@ -1,16 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayConfigError } from '../../src/errors.js';
-import { sendProblem } from '../../src/problem.js';
-import { createLimiter } from '../../src/rate-limit/limiter.js';
-import type { RateLimitOptions } from '../../src/rate-limit/options.js';
-import { resolveRateLimitOptions } from '../../src/rate-limit/options.js';
+import { createGateway } from '../../src/gateway.js';
+import { compilePolicySet } from '../../src/rate-limit/headers.js';
 import { defaultPolicyName } from '../../src/rate-limit/policy.js';
 import { rateLimit } from '../../src/rate-limit/rate-limit.js';
+import { parseRateLimitOptions, type RateLimitOptions } from '../../src/schema/rate-limit.js';
+import type { GatewayEvent } from '../../src/types.js';
 
+/** Standalone paths have no prefix; in a gateway they are under `rateLimit` or a route's. */
 function fails(options: unknown, field: string, message: RegExp, prefix = ''): void {
   let error: unknown;
   try {
-    resolveRateLimitOptions(options as RateLimitOptions, prefix);
+    if (prefix === '') parseRateLimitOptions(options);
+    else if (prefix === 'rateLimit') {
+      createGateway({
+        rateLimit: options as RateLimitOptions,
+        routes: [{ path: '/x', target: 'http://a' }],
+      });
+    } else {
+      createGateway({
+        routes: [
+          { path: '/a', target: 'http://a' },
+          { path: '/b', target: 'http://a' },
+          { path: '/x', target: 'http://a', rateLimit: options as RateLimitOptions },
+        ],
+      });
+    }
   } catch (err) {
     error = err;
   }
@@ -24,14 +39,13 @@ describe('rateLimit options', () => {
     expect(defaultPolicyName(5, 60_000)).toBe('5-in-1m');
     expect(defaultPolicyName(100, 3_600_000)).toBe('100-in-1h');
     expect(defaultPolicyName(3, 1_500)).toBe('3-in-1500ms');
-    expect(resolveRateLimitOptions({ limit: 5, window: '60s' }, '').defaultSet.policyHeader).toBe(
-      '"5-in-1m";q=5;w=60',
-    );
+    const { policies } = parseRateLimitOptions({ limit: 5, window: '60s' }).value;
+    expect(compilePolicySet(policies).policyHeader).toBe('"5-in-1m";q=5;w=60');
   });
 
   it('applies the defaults', () => {
-    const r = resolveRateLimitOptions({ limit: 5, window: '1m' }, '');
-    expect(r.defaultSet.policies).toEqual([
+    const r = parseRateLimitOptions({ limit: 5, window: '1m' }).value;
+    expect(r.policies).toEqual([
       { name: '5-in-1m', limit: 5, windowMs: 60_000, algorithm: 'token-bucket' },
     ]);
     expect(r).toMatchObject({
@@ -105,24 +119,54 @@ describe('rateLimit options', () => {
   it('throws at construction from rateLimit() and createLimiter(), synchronously', () => {
     expect(() => rateLimit({ limit: 5, window: 'nope' })).toThrow(GatewayConfigError);
     expect(() =>
-      createLimiter({ limit: 5, window: '1m', store: { consume: 1 } as never }, 'rateLimit', {
-        emit: () => {},
-        sendProblem,
+      createGateway({
+        rateLimit: { limit: 5, window: '1m', store: { consume: 1 } as never },
+        routes: [{ path: '/x', target: 'http://a' }],
       }),
     ).toThrow(/^rateLimit\.store: /);
   });
 
   it('warns when limits replaces limit/window/name', () => {
-    const warnings: string[] = [];
-    createLimiter({ limits: [{ limit: 1, window: '1s' }], limit: 5, window: '1m' }, 'rateLimit', {
-      emit: (e) => {
-        if (e.type === 'config.warning') warnings.push(e.field);
-      },
-      sendProblem,
-    })
+    const { warnings } = parseRateLimitOptions({
+      limits: [{ limit: 1, window: '1s' }],
+      limit: 5,
+      window: '1m',
+    });
+    expect(warnings.map((w) => w.field)).toEqual(['limit', 'window']);
+    const events: GatewayEvent[] = [];
+    const gateway = createGateway({
+      rateLimit: { limits: [{ limit: 1, window: '1s' }], limit: 5, window: '1m' },
+      routes: [{ path: '/x', target: 'http://a' }],
+      onEvent: (e) => events.push(e),
+    });
+    gateway.close().catch(() => {});
+    expect(events.filter((e) => e.type === 'config.warning').map((e) => e.field)).toEqual([
+      'rateLimit.limit',
+      'rateLimit.window',
+    ]);
+  });
+
+  it('warns (config.warning) about a window or duration given as a bare number under a second', () => {
+    const { warnings } = parseRateLimitOptions({
+      limit: 5,
+      window: 60,
+      storeTimeout: 50,
+      plans: { pro: [{ limit: 9, window: 999 }] },
+    });
+    expect(warnings).toEqual([
+      { field: 'window', message: expect.stringContaining("did you mean '60s'?") },
+      { field: 'plans.pro[0].window', message: expect.stringContaining("did you mean '999s'?") },
+      { field: 'storeTimeout', message: expect.stringContaining('is 50 ms as a bare number') },
+    ]);
+    // Strings and numbers of a second or more say what they mean.
+    expect(
+      parseRateLimitOptions({ limit: 5, window: '60ms', storeTimeout: 1000 }).warnings,
+    ).toEqual([]);
+    const events: GatewayEvent[] = [];
+    rateLimit({ limit: 5, window: 60, onEvent: (e) => events.push(e) })
       .close()
       .catch(() => {});
-    expect(warnings).toEqual(['rateLimit.limit', 'rateLimit.window']);
+    expect(events).toEqual([expect.objectContaining({ type: 'config.warning', field: 'window' })]);
   });
 
   it('never mutates the options it is given', () => {
@@ -130,6 +174,6 @@ describe('rateLimit options', () => {
       limits: Object.freeze([Object.freeze({ limit: 1, window: '1s' })]),
       plans: Object.freeze({ pro: Object.freeze({ limit: 9, window: '1m' }) }),
     }) as unknown as RateLimitOptions;
-    expect(() => resolveRateLimitOptions(options, '')).not.toThrow();
+    expect(() => parseRateLimitOptions(options)).not.toThrow();
   });
 });

@@ -1,15 +1,15 @@
 import { Agent } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { GatewayConfigError } from '../../src/errors.js';
-import { createEmitter } from '../../src/events.js';
-import { sendProblem } from '../../src/problem.js';
-import { resolveRouteOptions } from '../../src/route/options.js';
+import { createGateway } from '../../src/gateway.js';
 import { usesProxyMiddleware } from '../../src/route/proxy.js';
-import { compileRoute, route } from '../../src/route/route.js';
-import { Upstreams } from '../../src/route/upstreams.js';
+import { route } from '../../src/route/route.js';
+import { parseRouteOptions, type RouteOptions } from '../../src/schema/route.js';
 
-const emit = createEmitter(undefined);
-const ctx = { emit, sendProblem, upstreams: new Upstreams(emit) };
+/** Route options as the second route of a gateway, where their paths start with `routes[1]`. */
+function inGateway(options: unknown): void {
+  createGateway({ routes: [{ path: '/a', target: 'http://a' }, options as RouteOptions] });
+}
 
 function errorOf(fn: () => unknown): GatewayConfigError {
   try {
@@ -23,7 +23,7 @@ function errorOf(fn: () => unknown): GatewayConfigError {
 
 describe('route options', () => {
   it('applies the documented defaults', () => {
-    const r = resolveRouteOptions({ path: '/x', target: 'http://127.0.0.1:8080' }, '', true);
+    const r = parseRouteOptions({ path: '/x', target: 'http://127.0.0.1:8080' }).value;
     expect(r).toMatchObject({
       methods: null,
       caseSensitive: false,
@@ -38,22 +38,18 @@ describe('route options', () => {
   });
 
   it('upper-cases methods, adds HEAD to GET, parses durations and weights', () => {
-    const r = resolveRouteOptions(
-      {
-        path: '/x',
-        methods: ['get', 'post'],
-        target: ['http://a:1', { url: 'https://b:2/base', weight: 3 }],
-        timeout: '1.5s',
-        connectTimeout: 250,
-        retries: 2,
-      },
-      'routes[0]',
-      false,
-    );
+    const r = parseRouteOptions({
+      path: '/x',
+      methods: ['get', 'post'],
+      target: ['http://a:1', { url: 'https://b:2/base', weight: 3 }],
+      timeout: '1.5s',
+      connectTimeout: 1250,
+      retries: 2,
+    }).value;
     expect(r.methods).toEqual(['GET', 'POST', 'HEAD']);
     expect(r.targets.map((t) => t.weight)).toEqual([1, 3]);
     expect(r.timeoutMs).toBe(1500);
-    expect(r.connectTimeoutMs).toBe(250);
+    expect(r.connectTimeoutMs).toBe(1250);
     expect(r.retries).toBe(2);
   });
 
@@ -77,7 +73,7 @@ describe('route options', () => {
     [
       { path: '/x', target: [{ url: 'http://a', wieght: 2 }] },
       'routes[1].target[0].wieght',
-      'ERR_CONFIG_INVALID_OPTION',
+      'ERR_CONFIG_UNKNOWN_OPTION',
     ],
     [{ target: 'http://a' }, 'routes[1].path', 'ERR_CONFIG_INVALID_PATH'],
     [
@@ -124,7 +120,7 @@ describe('route options', () => {
     [
       { path: '/x', target: 'http://a', colour: 'red' },
       'routes[1].colour',
-      'ERR_CONFIG_INVALID_OPTION',
+      'ERR_CONFIG_UNKNOWN_OPTION',
     ],
     [
       { path: '/x', target: 'http://a', onEvent: () => {} },
@@ -192,10 +188,10 @@ describe('route options', () => {
     [
       { path: '/x', target: 'http://a', proxy: { nonsense: 1 } },
       'routes[1].proxy.nonsense',
-      'ERR_CONFIG_INVALID_OPTION',
+      'ERR_CONFIG_UNKNOWN_OPTION',
     ],
   ])('refuses %j naming %s', (options, field, code) => {
-    const err = errorOf(() => resolveRouteOptions(options, 'routes[1]', false));
+    const err = errorOf(() => inGateway(options));
     expect(err.field).toBe(field);
     expect(err.code).toBe(code);
     expect(err.message.startsWith(`${field}: `)).toBe(true);
@@ -211,15 +207,21 @@ describe('route options', () => {
       errorOf(() => route({ path: '/x/:id', rewrite: '/y/:other', target: 'http://a' })).field,
     ).toBe('rewrite');
     expect(
-      errorOf(() => compileRoute({ path: '/x', target: 'http://a', retries: -1 }, 'routes[3]', ctx))
-        .field,
+      errorOf(() =>
+        createGateway({
+          routes: [
+            { path: '/a', target: 'http://a' },
+            { path: '/b', target: 'http://a' },
+            { path: '/c', target: 'http://a' },
+            { path: '/x', target: 'http://a', retries: -1 },
+          ],
+        }),
+      ).field,
     ).toBe('routes[3].retries');
   });
 
   it('never echoes target credentials in an error', () => {
-    const err = errorOf(() =>
-      resolveRouteOptions({ path: '/x', target: 'ftp://user:s3cret@a' }, '', false),
-    );
+    const err = errorOf(() => parseRouteOptions({ path: '/x', target: 'ftp://user:s3cret@a' }));
     expect(err.message).not.toContain('s3cret');
   });
 
@@ -230,7 +232,7 @@ describe('route options', () => {
       proxy: { cookieDomainRewrite: 'example.com', secure: false, on: { proxyRes: () => {} } },
     };
     const frozen = JSON.stringify(input);
-    const r = resolveRouteOptions(input, '', false);
+    const r = parseRouteOptions(input).value;
     expect(r.proxy.cookieDomainRewrite).toBe('example.com');
     expect(r.proxy.secure).toBe(false);
     expect(JSON.stringify(input)).toBe(frozen);

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { ResolvedTarget } from '../../src/route/options.js';
 import { type HealthReason, TargetPool, type UpstreamTarget } from '../../src/route/targets.js';
+import type { ResolvedTarget } from '../../src/schema/route.js';
 
 function targets(...weights: number[]): ResolvedTarget[] {
   return weights.map((weight, i) => ({
     url: new URL(`http://10.0.0.${i + 1}:8080`),
     weight,
-    field: `target[${i}]`,
   }));
 }
 
@@ -71,7 +70,7 @@ describe('TargetPool', () => {
 
   it('shows targets without credentials and keeps their path prefix', () => {
     const pool = new TargetPool([
-      { url: new URL('https://user:secret@api.example.com:8443/v1/'), weight: 1, field: 'target' },
+      { url: new URL('https://user:secret@api.example.com:8443/v1/'), weight: 1 },
     ]);
     const t = pool.targets[0] as UpstreamTarget;
     expect(t.display).toBe('https://api.example.com:8443/v1');
@@ -113,9 +112,9 @@ describe('TargetPool', () => {
 
   it('knows each target’s endpoint once: host without IPv6 brackets, default ports, credentials', () => {
     const pool = new TargetPool([
-      { url: new URL('http://[::1]:8080/x'), weight: 1, field: 'target[0]' },
-      { url: new URL('https://u%40x:p%3Aw@api.example.com'), weight: 1, field: 'target[1]' },
-      { url: new URL('http://plain.example.com'), weight: 1, field: 'target[2]' },
+      { url: new URL('http://[::1]:8080/x'), weight: 1 },
+      { url: new URL('https://u%40x:p%3Aw@api.example.com'), weight: 1 },
+      { url: new URL('http://plain.example.com'), weight: 1 },
     ]);
     const [v6, tls, plain] = pool.targets as [UpstreamTarget, UpstreamTarget, UpstreamTarget];
     expect([v6.hostname, v6.port, v6.https, v6.auth]).toEqual(['::1', 8080, false, undefined]);

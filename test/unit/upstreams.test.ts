@@ -3,13 +3,13 @@ import { Agent as HttpsAgent } from 'node:https';
 import { describe, expect, it } from 'vitest';
 import { createEmitter } from '../../src/events.js';
 import { Lease } from '../../src/gateway/registry.js';
-import { resolveRouteOptions } from '../../src/route/options.js';
 import type { UpstreamTarget } from '../../src/route/targets.js';
 import { Upstreams } from '../../src/route/upstreams.js';
+import { parseRouteOptions } from '../../src/schema/route.js';
 import type { GatewayEvent } from '../../src/types.js';
 
 const resolve = (options: Record<string, unknown>) =>
-  resolveRouteOptions({ path: '/x', ...options }, '', false);
+  parseRouteOptions({ path: '/x', ...options }).value;
 
 describe('Upstreams', () => {
   it('gives each target of each route a keep-alive agent of its own and destroys them on close', async () => {
