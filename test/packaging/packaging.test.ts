@@ -33,13 +33,23 @@ beforeAll(async () => {
   if (!first) throw new Error('npm pack reported nothing');
   tarball = join(workDir, first.filename);
   const files = first.files.map((f) => f.path);
-  // Exactly the built entry points, their types, the docs and the licence: no sources, tests or
-  // source maps (they would point at sources the package does not ship).
+  // Exactly the built entry points, their types, the docs the README links to (docs/, the
+  // benchmark results) and the licence: no sources, tests or source maps (they would point at
+  // sources the package does not ship).
   expect([...files].sort()).toEqual(
     [
       'CHANGELOG.md',
       'LICENSE',
       'README.md',
+      'bench/RESULTS.md',
+      'docs/authentication.md',
+      'docs/configuration.md',
+      'docs/decisions.md',
+      'docs/forwarding.md',
+      'docs/observability.md',
+      'docs/paths-and-security.md',
+      'docs/performance.md',
+      'docs/rate-limiting.md',
       'dist/index.cjs',
       'dist/index.d.cts',
       'dist/index.d.ts',
