@@ -6,7 +6,7 @@ import type { GatewayMiddleware } from '../types.js';
 import { createAuthenticator } from './authenticator.js';
 
 /**
- * Authentication middleware (SPEC §3): API keys, Bearer JWTs, Basic and a
+ * Authentication middleware: API keys, Bearer JWTs, Basic and a
  * custom `verify`, tried in that order; the first strategy whose credentials
  * are present decides. Sets `req.gateway.principal`, answers 401/403 as
  * problem+json with `WWW-Authenticate`, strips the credential and sets

@@ -48,7 +48,7 @@ const NAMES = {
 
 /**
  * Prometheus metrics for every portcullis gateway and middleware in the process, from their
- * `node:diagnostics_channel` events (SPEC §10). Validates its options now (a mistake throws
+ * `node:diagnostics_channel` events. Validates its options now (a mistake throws
  * `GatewayConfigError`) and registers, with the default prefix:
  *
  * - `portcullis_requests_total{route,method,status}` and

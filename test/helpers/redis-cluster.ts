@@ -1,14 +1,31 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants, rmSync } from 'node:fs';
+import { accessSync, constants, rmSync } from 'node:fs';
 import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 
-/** The redis-server the cluster tests start (Redis 7.0 on the test machines). */
-export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
+/**
+ * The redis-server the tests that need a server of their own start (Redis 7.0 on the test
+ * machines): `REDIS_SERVER_BIN` if set, else the first `redis-server` on the PATH (Homebrew puts
+ * it in /opt/homebrew/bin, Linux packages in /usr/bin), as the README promises.
+ */
+export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN ?? findOnPath('redis-server');
+
+/** The first executable `name` in a directory of PATH, else `name` itself (reported missing). */
+function findOnPath(name: string): string {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {}
+  }
+  return name;
+}
 
 const HOST = '127.0.0.1';
 const SLOTS = 16_384;
@@ -72,7 +89,7 @@ export async function requireRedisServer(suite: string): Promise<boolean> {
       );
     }
     process.stderr.write(
-      `\n[skip] ${suite}: ${REDIS_SERVER_BIN} is not an executable; install Redis 7 (or set REDIS_SERVER_BIN) to run these tests\n`,
+      `\n[skip] ${suite}: ${REDIS_SERVER_BIN} is not an executable; install Redis 7 (redis-server on the PATH, or set REDIS_SERVER_BIN) to run these tests\n`,
     );
     return false;
   }

@@ -1,10 +1,12 @@
 // The packed tarball, installed into throwaway consumer projects as a user
 // would install it: ESM, CommonJS and TypeScript, on Express 4 and Express 5.
 // Each JavaScript consumer runs a real request through the gateway to a real
-// upstream; the TypeScript consumer typechecks against the shipped types.
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// upstream; the TypeScript consumer typechecks against the shipped types. The README's Quick
+// start runs as written in each consumer, and its TypeScript variant typechecks.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,13 +35,23 @@ beforeAll(async () => {
   if (!first) throw new Error('npm pack reported nothing');
   tarball = join(workDir, first.filename);
   const files = first.files.map((f) => f.path);
-  // Exactly the built entry points, their types, the docs and the licence: no sources, tests or
-  // source maps (they would point at sources the package does not ship).
+  // Exactly the built entry points, their types, the docs the README links to (docs/, the
+  // benchmark results) and the licence: no sources, tests or source maps (they would point at
+  // sources the package does not ship).
   expect([...files].sort()).toEqual(
     [
       'CHANGELOG.md',
       'LICENSE',
       'README.md',
+      'bench/RESULTS.md',
+      'docs/authentication.md',
+      'docs/configuration.md',
+      'docs/decisions.md',
+      'docs/forwarding.md',
+      'docs/observability.md',
+      'docs/paths-and-security.md',
+      'docs/performance.md',
+      'docs/rate-limiting.md',
       'dist/config.schema.json',
       'dist/index.cjs',
       'dist/index.d.cts',
@@ -371,6 +383,49 @@ void registry;
 void metrics.close();
 `;
 
+/** The README's Quick start: its demo upstream (`node -e "…"` with `$port`) and its `server.mjs`. */
+const quickStart = (() => {
+  const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+  const section = readme.split('\n## Quick start\n')[1]?.split('\n## ')[0] ?? '';
+  const upstream = /node -e "(.*)" &/.exec(section)?.[1];
+  const server = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!upstream || !server)
+    throw new Error('README: no Quick start with a node -e upstream and a js block');
+  return { section, upstream, server };
+})();
+
+/** A port that was free a moment ago (the Quick start's fixed ports may be taken on a shared machine). */
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Replaces `from` in `text`, failing when the README no longer has it. */
+function swap(text: string, from: string, to: string): string {
+  if (!text.includes(from)) throw new Error(`README Quick start: '${from}' not found`);
+  return text.replaceAll(from, to);
+}
+
+/** Resolves with the first stdout/stderr text of `child` that matches, or rejects when it exits. */
+function output(child: ChildProcess, pattern: RegExp): Promise<string> {
+  return new Promise((resolveOut, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      if (pattern.test(text)) resolveOut(text);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${text}`)));
+  });
+}
+
 async function consumer(expressMajor: 4 | 5): Promise<string> {
   const dir = join(workDir, `express${expressMajor}`);
   await mkdir(dir, { recursive: true });
@@ -452,6 +507,94 @@ describe.each([4, 5] as const)('the packed tarball with Express %i', (major) => 
     },
     60_000,
   );
+
+  it('runs the README Quick start as written: public 200, private 401 → 200 with the key → 429 on the 6th', async () => {
+    const [gatewayPort, publicPort, privatePort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
+    let server = swap(quickStart.server, 'localhost:8081', `localhost:${publicPort}`);
+    server = swap(server, 'localhost:8082', `localhost:${privatePort}`);
+    server = swap(server, 'app.listen(8080', `app.listen(${gatewayPort}`);
+    await writeFile(join(dir, 'server.mjs'), server);
+    const children: ChildProcess[] = [];
+    try {
+      for (const port of [publicPort, privatePort]) {
+        const upstream = spawn(process.execPath, [
+          '-e',
+          quickStart.upstream.replaceAll('$port', String(port)),
+        ]);
+        children.push(upstream);
+      }
+      // Without ALICE_KEY the gateway refuses to start, naming the key.
+      const { ALICE_KEY: _unset, ...envWithout } = process.env;
+      const refused = spawn(process.execPath, ['server.mjs'], { cwd: dir, env: envWithout });
+      children.push(refused);
+      await expect(output(refused, /(?!)/)).rejects.toThrow(
+        /GatewayConfigError[\s\S]*auth\.apiKey\.keys\[0\]\.key: [^\n]*got undefined — is the environment variable set\?/,
+      );
+
+      const key = 'quick-start-key-0123456789abcdef';
+      const gateway = spawn(process.execPath, ['server.mjs'], {
+        cwd: dir,
+        env: { ...process.env, ALICE_KEY: key },
+      });
+      children.push(gateway);
+      await output(gateway, /gateway on http:\/\/localhost:\d+\/api/);
+      const base = `http://localhost:${gatewayPort}/api`;
+
+      const open = await fetch(`${base}/public/hello`);
+      expect(open.status).toBe(200);
+      expect(((await open.json()) as { url: string }).url).toBe('/hello');
+
+      const anonymous = await fetch(`${base}/private/orders`);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toBe(
+        'ApiKey realm="api", header="x-api-key"',
+      );
+      expect(((await anonymous.json()) as { code: string }).code).toBe('unauthorized');
+
+      const withKey = await fetch(`${base}/private/orders`, { headers: { 'x-api-key': key } });
+      expect(withKey.status).toBe(200);
+      expect(withKey.headers.get('ratelimit')).toBe('"5-in-1m";r=4;t=12');
+      const seen = (await withKey.json()) as { url: string; headers: Record<string, string> };
+      expect(seen.url).toBe('/orders');
+      expect(seen.headers['x-consumer-id']).toBe('alice');
+      expect(seen.headers['x-consumer-type']).toBe('apiKey');
+      expect(seen.headers['x-api-key']).toBeUndefined();
+
+      const statuses: number[] = [];
+      let last: Response | undefined;
+      for (let i = 2; i <= 6; i++) {
+        last = await fetch(`${base}/private/orders`, { headers: { 'x-api-key': key } });
+        statuses.push(last.status);
+        await last.arrayBuffer();
+      }
+      expect(statuses).toEqual([200, 200, 200, 200, 429]);
+      expect(last?.headers.get('retry-after')).toBe('12');
+    } finally {
+      for (const child of children) child.kill();
+    }
+  }, 60_000);
+
+  it("typechecks the README Quick start's TypeScript variant with the tsconfig the README gives", async () => {
+    expect(quickStart.section).toContain('key: process.env.ALICE_KEY!');
+    await writeFile(
+      join(dir, 'server.ts'),
+      swap(quickStart.server, 'key: process.env.ALICE_KEY }', 'key: process.env.ALICE_KEY! }'),
+    );
+    const tsconfig = /`(\{ "compilerOptions": .*? \})`/.exec(quickStart.section)?.[1];
+    expect(tsconfig).toBeDefined();
+    await writeFile(
+      join(dir, 'tsconfig.readme.json'),
+      JSON.stringify({ ...JSON.parse(tsconfig as string), files: ['server.ts'] }),
+    );
+    const result = await run(process.execPath, [tsc, '-p', 'tsconfig.readme.json', '--noEmit'], {
+      cwd: dir,
+    }).catch((err: { stdout?: string; stderr?: string }) => err);
+    expect('stdout' in result ? result.stdout : '').toBe('');
+  }, 120_000);
 
   it('typechecks a TypeScript consumer against the shipped declarations', async () => {
     const result = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir }).catch(
