@@ -1,0 +1,112 @@
+// What the observability hooks cost a request when nobody listens, read from a CPU profile of
+// the gateway process under load (the `portcullis` scenario: no onEvent, no diagnostics-channel
+// subscriber, @opentelemetry/api installed but no tracer provider registered).
+//
+// The hooks are the functions of the files below: the per-type `isListening` checks and the
+// emitter (src/events.ts), the request-ended hook `takeRequest` / `trackRequest` and its 'close'
+// listener (src/request-completed.ts), the tracing provider check `tracing()?.tracer()`
+// (src/tracing/tracing.ts), `traceServerRoute`, and the per-attempt span check
+// (`UpstreamSpans.attemptStarted`/`attemptEnded`). A sample counts as hook time when one of
+// them is on its stack, so what they call (EventEmitter.on for the 'close' listener, the
+// in-flight counter, `trace.getTracerProvider()` of @opentelemetry/api, a channel's
+// `hasSubscribers`) counts too; V8 reports inlined functions as frames of their own, so an
+// `isListening` inlined into its caller is still seen. Samples anywhere in
+// node:diagnostics_channel count as well, even those from Node's own http channels: the figure
+// is an upper bound. It is divided by the main thread's busy time (idle left out), the thread
+// that runs every request.
+
+import { type CallFrame, type CpuProfile, origin, type ProfileNode } from './cpu-profile.js';
+
+/** The files whose functions are the hooks (paths relative to the repository). */
+export const HOOK_FILES: readonly string[] = [
+  'src/events.ts',
+  'src/request-completed.ts',
+  'src/tracing/tracing.ts',
+  'src/tracing/server-route.ts',
+  'src/tracing/upstream-spans.ts',
+];
+
+/**
+ * Functions of those files that run the request's own work inside them (the upstream send of a
+ * traced request): what they call is not hook cost. Only reached when a tracer provider is
+ * registered.
+ */
+const NOT_HOOKS = new Set(['within']);
+
+const DIAGNOSTICS_CHANNEL = 'node:diagnostics_channel';
+
+export interface HookCost {
+  /** Sampled time of the main thread less its idle time, ms. */
+  busyMs: number;
+  /** Samples with a hook on the stack, or in node:diagnostics_channel, ms. */
+  hooksMs: number;
+  /** hooksMs by the outermost hook on the stack (its caller's view), largest first. */
+  parts: Array<{ name: string; ms: number }>;
+}
+
+function bareName(frame: CallFrame): string {
+  const name = frame.functionName || '(anonymous)';
+  return name.split('.').pop() ?? name;
+}
+
+/** The hook a frame is (`file:function`), or null. */
+function hookOf(frame: CallFrame): string | null {
+  const from = origin(frame.url);
+  if (!HOOK_FILES.includes(from)) return null;
+  const name = bareName(frame);
+  return NOT_HOOKS.has(name) ? null : `${name} (${from})`;
+}
+
+export function hookCost(profile: CpuProfile): HookCost {
+  const byId = new Map<number, ProfileNode>();
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) {
+    byId.set(node.id, node);
+    for (const child of node.children ?? []) parent.set(child, node.id);
+  }
+  // Per node: the outermost hook on its stack, else whether it is in node:diagnostics_channel.
+  const attribution = new Map<number, string | null>();
+  const attribute = (id: number): string | null => {
+    const known = attribution.get(id);
+    if (known !== undefined) return known;
+    let outermost: string | null = null;
+    for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) {
+      const frame = byId.get(up)?.callFrame;
+      if (frame === undefined) break;
+      outermost = hookOf(frame) ?? outermost;
+    }
+    if (outermost === null) {
+      const leaf = byId.get(id)?.callFrame;
+      if (leaf !== undefined && leaf.url === DIAGNOSTICS_CHANNEL) {
+        outermost = `${bareName(leaf)} (node:diagnostics_channel, from Node's own code)`;
+      }
+    }
+    attribution.set(id, outermost);
+    return outermost;
+  };
+
+  let totalUs = 0;
+  let idleUs = 0;
+  const parts = new Map<string, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i] as number;
+    // timeDeltas[i] is the time before sample i; the next gap is attributed to this sample.
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    totalUs += dt;
+    const node = byId.get(id);
+    if (node?.callFrame.functionName === '(idle)') {
+      idleUs += dt;
+      continue;
+    }
+    const hook = attribute(id);
+    if (hook !== null) parts.set(hook, (parts.get(hook) ?? 0) + dt);
+  }
+  const hooksUs = [...parts.values()].reduce((sum, us) => sum + us, 0);
+  return {
+    busyMs: (totalUs - idleUs) / 1000,
+    hooksMs: hooksUs / 1000,
+    parts: [...parts.entries()]
+      .map(([name, us]) => ({ name, ms: us / 1000 }))
+      .sort((a, b) => b.ms - a.ms),
+  };
+}
