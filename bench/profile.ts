@@ -1,12 +1,13 @@
 // CPU profile of one scenario under load (default: portcullis), to find per-request work that
 // could move to startup:
-//   npx tsx bench/profile.ts [scenario] [seconds]
+//   npx tsx bench/profile.ts [scenario] [seconds] [--no-inlining]
 // Starts the upstream and the scenario's server, checks it answers 200, warms it up, then
 // profiles it (V8's sampler, every 250 µs, over the measured load only: same load generator and
 // connections as run.ts) and prints the top self-time functions overall, by package, and those
 // in src/ (with the TS line where the function is defined), and what the observability hooks
-// cost (bench/lib/hooks.ts; meaningful for `portcullis`, where nobody listens). The .cpuprofile
-// stays in the printed directory (open it in Chrome DevTools for the flame chart).
+// cost (bench/lib/hooks.ts; meaningful for `portcullis`, where nobody listens, and with
+// --no-inlining, as run.ts measures it: V8 counts an inlined function as its caller). The
+// .cpuprofile stays in the printed directory (open it in Chrome DevTools for the flame chart).
 
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,7 @@ import {
 } from './lib/children.js';
 import { BENCH_KEY, REQUEST_PATH, UPSTREAM_BODY } from './lib/constants.js';
 import { analyseProfile } from './lib/cpu-profile.js';
-import { hookCost } from './lib/hooks.js';
+import { hookCost, NO_INLINING } from './lib/hooks.js';
 import { get } from './lib/http-check.js';
 import { chooseLoadGenerator, runLoad } from './lib/load.js';
 import { startProfiling, stopProfiling } from './lib/profiling.js';
@@ -37,12 +38,15 @@ function pct(part: number, whole: number): string {
 
 async function main(): Promise<void> {
   installCleanupHandlers();
-  const scenarioArg = process.argv[2] ?? 'portcullis';
-  if (!isScenarioName(scenarioArg) || scenarioArg === 'direct') {
-    throw new Error(`usage: profile.ts [scenario other than direct] [seconds]`);
+  const noInlining = process.argv.includes('--no-inlining');
+  const [scenarioArg = 'portcullis', secondsArg = '10'] = process.argv
+    .slice(2)
+    .filter((a) => a !== '--no-inlining');
+  const seconds = Number(secondsArg);
+  if (!isScenarioName(scenarioArg) || scenarioArg === 'direct' || !(seconds > 0)) {
+    throw new Error(`usage: profile.ts [scenario other than direct] [seconds] [--no-inlining]`);
   }
   const scenario: ScenarioName = scenarioArg;
-  const seconds = Number(process.argv[3] ?? 10);
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-prof-'));
 
   const upstream = forkTs(here('./upstream.ts'), []);
@@ -51,7 +55,7 @@ async function main(): Promise<void> {
   const server = forkTs(
     here('./server.ts'),
     [scenario, String(up.port), `bench:prof:${Date.now()}:`],
-    { execArgv: process.env.NOINL ? ['--no-turbo-inlining', '--no-maglev-inlining'] : [] },
+    { execArgv: noInlining ? [...NO_INLINING] : [] },
   );
   const ready = await firstReport(server, 30_000);
   if (ready.type !== 'ready') throw new Error(`${scenario}: ${JSON.stringify(ready)}`);
@@ -130,7 +134,8 @@ async function main(): Promise<void> {
   console.log(
     `\n## Observability hooks (bench/lib/hooks.ts): ${hooks.hooksMs.toFixed(1)} ms, ` +
       `${pct(hooks.hooksMs, hooks.busyMs)} of busy time, ` +
-      `${((hooks.hooksMs * 1000) / result.completed).toFixed(2)} µs per request\n`,
+      `${((hooks.hooksMs * 1000) / result.completed).toFixed(2)} µs per request` +
+      `${noInlining ? '' : ' (inlining on: hooks inlined into their callers are not seen)'}\n`,
   );
   console.log(
     markdownTable(

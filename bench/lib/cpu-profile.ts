@@ -141,7 +141,8 @@ export function analyseProfile(profile: CpuProfile): {
         : `${from} ${frame.url.split('/').slice(-1)[0]}:${frame.lineNumber + 1}`;
     return {
       name,
-      origin: from.startsWith('src/') ? 'portcullis src/' : from,
+      // Idle is no origin's time: kept apart so that shares of busy time add up.
+      origin: name === '(idle)' ? '(idle)' : from.startsWith('src/') ? 'portcullis src/' : from,
       where,
       selfMs: (self.get(key) ?? 0) / 1000,
       totalMs: (total.get(key) ?? 0) / 1000,

@@ -9,11 +9,13 @@
 // (`UpstreamSpans.attemptStarted`/`attemptEnded`). A sample counts as hook time when one of
 // them is on its stack, so what they call (EventEmitter.on for the 'close' listener, the
 // in-flight counter, `trace.getTracerProvider()` of @opentelemetry/api, a channel's
-// `hasSubscribers`) counts too; V8 reports inlined functions as frames of their own, so an
-// `isListening` inlined into its caller is still seen. Samples anywhere in
-// node:diagnostics_channel count as well, even those from Node's own http channels: the figure
-// is an upper bound. It is divided by the main thread's busy time (idle left out), the thread
-// that runs every request.
+// `hasSubscribers`) counts too. V8's profiler reports an inlined function as its caller (checked
+// on Node 24: a small function inlined into a hot loop got no samples of its own), so an
+// `isListening` inlined into a request handler would vanish: the profiled process runs with
+// V8's inlining off (NO_INLINING), so that every hook is a call of its own. Samples anywhere in
+// node:diagnostics_channel count as well, even those from Node's own http channels. The sum is
+// divided by the main thread's busy time (idle left out), the thread that runs every request.
+// Each of these choices leans towards a larger share than the hooks' true cost, not a smaller.
 
 import { type CallFrame, type CpuProfile, origin, type ProfileNode } from './cpu-profile.js';
 
@@ -34,6 +36,35 @@ export const HOOK_FILES: readonly string[] = [
 const NOT_HOOKS = new Set(['within']);
 
 const DIAGNOSTICS_CHANNEL = 'node:diagnostics_channel';
+
+/**
+ * V8 flags of the profiled process. V8's profiler counts an inlined function's samples as its
+ * caller's, so with inlining on, a hook inlined into a request handler is invisible. With it off
+ * every hook is a real call that also pays for the call, which weighs most on the smallest
+ * functions: the hooks' share leans high, not low, against the normal build.
+ */
+export const NO_INLINING: readonly string[] = ['--no-turbo-inlining', '--no-maglev-inlining'];
+
+/** One profiled measurement of the `portcullis` scenario. */
+export interface HooksRound {
+  /** Hook time ÷ busy time of the gateway's main thread. */
+  share: number;
+  /** Hook time per request, µs. */
+  hooksUsPerRequest: number;
+  /** Busy time of the main thread per request, µs. */
+  busyUsPerRequest: number;
+  /** req/s while profiled without inlining (slower than the scenario's own figure). */
+  requestsPerSec: number;
+  /** Each outermost hook's share of the main thread's busy time, largest first. */
+  parts: Array<{ name: string; share: number }>;
+}
+
+export interface HooksResult {
+  intervalUs: number;
+  rounds: HooksRound[];
+  /** Why the measurement could not be made, or null. */
+  failed: string | null;
+}
 
 export interface HookCost {
   /** Sampled time of the main thread less its idle time, ms. */
@@ -57,6 +88,7 @@ function hookOf(frame: CallFrame): string | null {
   return NOT_HOOKS.has(name) ? null : `${name} (${from})`;
 }
 
+/** The hooks' time in one profile (see the top of this file for what counts). */
 export function hookCost(profile: CpuProfile): HookCost {
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
@@ -108,5 +140,17 @@ export function hookCost(profile: CpuProfile): HookCost {
     parts: [...parts.entries()]
       .map(([name, us]) => ({ name, ms: us / 1000 }))
       .sort((a, b) => b.ms - a.ms),
+  };
+}
+
+/** One round's figures from its profile and the requests served while it was taken. */
+export function hooksRound(profile: CpuProfile, requests: number, seconds: number): HooksRound {
+  const cost = hookCost(profile);
+  return {
+    share: cost.busyMs > 0 ? cost.hooksMs / cost.busyMs : Number.NaN,
+    hooksUsPerRequest: (cost.hooksMs * 1000) / requests,
+    busyUsPerRequest: (cost.busyMs * 1000) / requests,
+    requestsPerSec: requests / seconds,
+    parts: cost.parts.map((p) => ({ name: p.name, share: p.ms / cost.busyMs })),
   };
 }
