@@ -324,7 +324,7 @@ async function runSection<T>(
 /**
  * What the run should take, from the settings: each measurement is a warm-up, the measured
  * seconds and ~1.5 s to start and stop a process (3 s for a profiled one, which also writes its
- * profile); decisions (64 and then 1 in flight) ~55 s and memory ~25 s with their own defaults.
+ * profile); decisions (64 and then 1 in flight) ~55 s and memory ~10 s with their own defaults.
  */
 function expectedSeconds(): number {
   const measurement = settings.warmupSec + settings.durationSec;
@@ -332,7 +332,7 @@ function expectedSeconds(): number {
   if (sections.includes('e2e')) seconds += scenarios.length * settings.rounds * (measurement + 1.5);
   if (sections.includes('hooks')) seconds += settings.rounds * (measurement + 3);
   if (sections.includes('decisions')) seconds += 55;
-  if (sections.includes('memory')) seconds += 25;
+  if (sections.includes('memory')) seconds += 10;
   return seconds;
 }
 

@@ -244,9 +244,11 @@ const TARGETS_EXPLAINED =
   'the rate-limit stores alone, outside HTTP: portcullis’ MemoryStore must decide at least twice as many ' +
   'requests per second as express-rate-limit’s, and its RedisStore 1.5 times as many as rate-limit-redis ' +
   'when 64 decisions wait on Redis at once (a busy gateway) and at least as many when each decision is ' +
-  'alone (a quiet one). The memory row bounds what each tracked client costs. "measured" is the median, ' +
+  'alone (a quiet one). The memory row bounds what MemoryStore keeps per client it tracks: at most 200 ' +
+  'bytes of heap. "measured" is the median, ' +
   'over the rounds, of the ratio between the two measurements of the same round, followed by the lowest ' +
-  'and highest round; the verdict judges the median. The "CPU view" makes the same comparison per ' +
+  'and highest round (the tables further down divide medians, which can differ a little); the verdict ' +
+  'judges the median. The "CPU view" makes the same comparison per ' +
   'CPU-second of the process under test instead of per second of wall time: other work on a shared ' +
   'machine disturbs it much less, so where the two verdicts disagree, suspect the machine.';
 
@@ -279,9 +281,13 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
           .map(([name, seconds]) => `${name} ${Math.round(seconds)} s`)
           .join(', ')})`,
       otherWorkLine(machine),
-      `- Load generator: ${settings.loadGeneratorVersion}; ${settings.connections} connections, pipelining 1; ` +
-        `${settings.warmupSec} s warm-up (discarded) then ${settings.durationSec} s measured, per scenario per round; ` +
-        `${settings.rounds} rounds, scenario order rotated each round; each scenario in its own process, started fresh per measurement; medians`,
+      ...(input.e2e || input.hooks
+        ? [
+            `- Load generator: ${settings.loadGeneratorVersion}; ${settings.connections} connections, pipelining 1; ` +
+              `${settings.warmupSec} s warm-up (discarded) then ${settings.durationSec} s measured, per scenario per round; ` +
+              `${settings.rounds} rounds, scenario order rotated each round; each scenario in its own process, started fresh per measurement; medians`,
+          ]
+        : []),
     ].join('\n'),
   );
 
