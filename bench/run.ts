@@ -351,13 +351,17 @@ async function main(): Promise<number> {
   const sectionErrors: string[] = [];
   const sectionSeconds: Record<string, number> = {};
   /** Runs one section if it was asked for: timed, and an error is reported, not fatal. */
-  const section = async <T>(name: string, run: () => Promise<T>): Promise<T | null> => {
+  const section = async <T>(
+    name: string,
+    run: () => Promise<T>,
+    label = name,
+  ): Promise<T | null> => {
     if (!sections.includes(name)) return null;
     const at = Date.now();
     try {
       return await run();
     } catch (err) {
-      sectionErrors.push(`${name}: ${(err as Error).message}`);
+      sectionErrors.push(`${label}: ${(err as Error).message}`);
       return null;
     } finally {
       sectionSeconds[name] = (sectionSeconds[name] ?? 0) + (Date.now() - at) / 1000;
@@ -372,19 +376,27 @@ async function main(): Promise<number> {
     console.log('\nObservability hooks with nobody listening (CPU profile, inlining off):');
     return runHooks();
   });
-  const decisions = await section('decisions', () => {
-    console.log(`\nRate-limit decisions per second, Redis with ${DEFAULT_IN_FLIGHT} in flight…`);
-    return runSection<DecisionsResult>('./decisions.ts', [], {
-      BENCH_DECISION_IN_FLIGHT: String(DEFAULT_IN_FLIGHT),
-    });
-  });
-  const decisionsAlone = await section('decisions', () => {
-    console.log('\nRate-limit decisions per second, Redis with 1 in flight…');
-    return runSection<DecisionsResult>('./decisions.ts', [], {
-      BENCH_DECISION_IN_FLIGHT: '1',
-      BENCH_DECISION_STORES: 'redis',
-    });
-  });
+  const decisions = await section(
+    'decisions',
+    () => {
+      console.log(`\nRate-limit decisions per second, Redis with ${DEFAULT_IN_FLIGHT} in flight…`);
+      return runSection<DecisionsResult>('./decisions.ts', [], {
+        BENCH_DECISION_IN_FLIGHT: String(DEFAULT_IN_FLIGHT),
+      });
+    },
+    `decisions (${DEFAULT_IN_FLIGHT} in flight)`,
+  );
+  const decisionsAlone = await section(
+    'decisions',
+    () => {
+      console.log('\nRate-limit decisions per second, Redis with 1 in flight…');
+      return runSection<DecisionsResult>('./decisions.ts', [], {
+        BENCH_DECISION_IN_FLIGHT: '1',
+        BENCH_DECISION_STORES: 'redis',
+      });
+    },
+    'decisions (1 in flight)',
+  );
   const memory = await section('memory', () => {
     console.log('\nMemory per tracked key…');
     return runSection<MemoryResult>('./memory.ts', ['--expose-gc']);

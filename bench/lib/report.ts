@@ -424,12 +424,13 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
       rounds.length > 0
         ? ` (${median(rounds.map((r) => r.hooksUsPerRequest)).toFixed(2)} of ${formatInt(median(rounds.map((r) => r.busyUsPerRequest)))} µs/req)`
         : '';
+    const goal = atMost(0.02);
     targets.push({
       what: 'observability hooks with nobody listening, share of the gateway’s CPU',
-      goal: goalText(atMost(0.02), '%'),
+      goal: goalText(goal, '%'),
       ...judge(
         rounds.map((r) => r.share),
-        atMost(0.02),
+        goal,
         '%',
         perRequest,
       ),
@@ -502,10 +503,11 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
         `(keys like \`${m.keyExample}\`; the key strings the store keeps are counted).\n\n${memoryTables(m)}`,
     );
     const pc = m.perKey.find((r) => r.name.startsWith('portcullis'));
+    const goal = atMost(200);
     targets.push({
       what: 'MemoryStore bytes per tracked key',
-      goal: goalText(atMost(200), 'B'),
-      ...judge(pc ? [pc.bytesPerKey] : [], atMost(200), 'B'),
+      goal: goalText(goal, 'B'),
+      ...judge(pc ? [pc.bytesPerKey] : [], goal, 'B'),
       cpu: null,
     });
   }
