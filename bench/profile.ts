@@ -132,15 +132,14 @@ async function main(): Promise<void> {
   );
   const hooks = hookCost(profile);
   console.log(
-    `\n## Observability hooks (bench/lib/hooks.ts): ${hooks.hooksMs.toFixed(1)} ms, ` +
-      `${pct(hooks.hooksMs, hooks.busyMs)} of busy time, ` +
-      `${((hooks.hooksMs * 1000) / result.completed).toFixed(2)} µs per request` +
+    `\n## Observability hooks (bench/lib/hooks.ts): ${hooks.hookSamples} of ${hooks.busySamples} busy samples, ` +
+      `${(hooks.share * 100).toFixed(2)}%, ≈ ${((hooks.hooksMs * 1000) / result.completed).toFixed(2)} µs per request` +
       `${noInlining ? '' : ' (inlining on: hooks inlined into their callers are not seen)'}\n`,
   );
   console.log(
     markdownTable(
-      ['outermost hook on the stack', 'ms', 'share of busy'],
-      hooks.parts.map((p) => [p.name, p.ms.toFixed(1), pct(p.ms, hooks.busyMs)]),
+      ['outermost hook on the stack', 'share of busy samples'],
+      hooks.parts.map((p) => [p.name, `${(p.share * 100).toFixed(2)}%`]),
     ),
   );
 }

@@ -294,7 +294,7 @@ async function runHooks(): Promise<HooksResult> {
       );
       result.rounds.push(r);
       process.stdout.write(
-        `${Math.round(r.requestsPerSec)} req/s  hooks ${(r.share * 100).toFixed(2)} % of the main thread's busy time ` +
+        `${Math.round(r.requestsPerSec)} req/s  hooks ${(r.share * 100).toFixed(2)} % of the main thread's busy samples ` +
           `(${r.hooksUsPerRequest.toFixed(2)} of ${Math.round(r.busyUsPerRequest)} µs/req)\n`,
       );
     }
@@ -341,11 +341,12 @@ async function main(): Promise<number> {
   const machine = machineInfo();
   const otherWorkSoFar = await accountOtherWork(machine.cores);
   const started = Date.now();
+  const expected = expectedSeconds();
   console.log(
     `portcullis bench: ${machine.cpuModel} × ${machine.cores}, Node ${machine.node}, load ${machine.loadStart.toFixed(2)}; ` +
       `${settings.loadGeneratorVersion}, ${settings.connections} connections, ` +
       `${settings.warmupSec}s warm-up + ${settings.durationSec}s × ${settings.rounds} rounds; ` +
-      `expected to take ≈ ${Math.round(expectedSeconds() / 60)} min`,
+      `expected to take ≈ ${expected < 120 ? `${Math.round(expected)} s` : `${Math.round(expected / 60)} min`}`,
   );
 
   const sectionErrors: string[] = [];

@@ -13,8 +13,8 @@
 // on Node 24: a small function inlined into a hot loop got no samples of its own), so an
 // `isListening` inlined into a request handler would vanish: the profiled process runs with
 // V8's inlining off (NO_INLINING), so that every hook is a call of its own. Samples anywhere in
-// node:diagnostics_channel count as well, even those from Node's own http channels. The sum is
-// divided by the main thread's busy time (idle left out), the thread that runs every request.
+// node:diagnostics_channel count as well, even those from Node's own http channels. The share is
+// of the main thread's busy samples (idle left out): the thread that runs every request.
 // Each of these choices leans towards a larger share than the hooks' true cost, not a smaller.
 
 import { type CallFrame, type CpuProfile, origin, type ProfileNode } from './cpu-profile.js';
@@ -47,8 +47,10 @@ export const NO_INLINING: readonly string[] = ['--no-turbo-inlining', '--no-magl
 
 /** One profiled measurement of the `portcullis` scenario. */
 export interface HooksRound {
-  /** Hook time ÷ busy time of the gateway's main thread. */
+  /** Hook samples ÷ busy samples of the gateway's main thread. */
   share: number;
+  hookSamples: number;
+  busySamples: number;
   /** Hook time per request, µs. */
   hooksUsPerRequest: number;
   /** Busy time of the main thread per request, µs. */
@@ -67,12 +69,18 @@ export interface HooksResult {
 }
 
 export interface HookCost {
-  /** Sampled time of the main thread less its idle time, ms. */
+  /** Samples of the main thread that were not idle. */
+  busySamples: number;
+  /** Of those, the samples with a hook on the stack, or in node:diagnostics_channel. */
+  hookSamples: number;
+  /** hookSamples ÷ busySamples. */
+  share: number;
+  /** Busy time of the main thread, ms (from the sampling timestamps). */
   busyMs: number;
-  /** Samples with a hook on the stack, or in node:diagnostics_channel, ms. */
+  /** share × busyMs. */
   hooksMs: number;
-  /** hooksMs by the outermost hook on the stack (its caller's view), largest first. */
-  parts: Array<{ name: string; ms: number }>;
+  /** Each outermost hook on the stack (its caller's view) and its share, largest first. */
+  parts: Array<{ name: string; share: number }>;
 }
 
 function bareName(frame: CallFrame): string {
@@ -117,8 +125,12 @@ export function hookCost(profile: CpuProfile): HookCost {
     return outermost;
   };
 
+  // Shares are counted in samples, each one look at what the thread was doing. Weighing them by
+  // the gap to the next sample would let one gap of 100 ms (the process kept off a core of a
+  // busy machine) count as 100 ms in whatever function it happened to stop in.
   let totalUs = 0;
   let idleUs = 0;
+  let busySamples = 0;
   const parts = new Map<string, number>();
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i] as number;
@@ -130,16 +142,22 @@ export function hookCost(profile: CpuProfile): HookCost {
       idleUs += dt;
       continue;
     }
+    busySamples++;
     const hook = attribute(id);
-    if (hook !== null) parts.set(hook, (parts.get(hook) ?? 0) + dt);
+    if (hook !== null) parts.set(hook, (parts.get(hook) ?? 0) + 1);
   }
-  const hooksUs = [...parts.values()].reduce((sum, us) => sum + us, 0);
+  const hookSamples = [...parts.values()].reduce((sum, n) => sum + n, 0);
+  const share = busySamples > 0 ? hookSamples / busySamples : Number.NaN;
+  const busyMs = (totalUs - idleUs) / 1000;
   return {
-    busyMs: (totalUs - idleUs) / 1000,
-    hooksMs: hooksUs / 1000,
+    busySamples,
+    hookSamples,
+    share,
+    busyMs,
+    hooksMs: share * busyMs,
     parts: [...parts.entries()]
-      .map(([name, us]) => ({ name, ms: us / 1000 }))
-      .sort((a, b) => b.ms - a.ms),
+      .map(([name, n]) => ({ name, share: n / busySamples }))
+      .sort((a, b) => b.share - a.share),
   };
 }
 
@@ -147,10 +165,12 @@ export function hookCost(profile: CpuProfile): HookCost {
 export function hooksRound(profile: CpuProfile, requests: number, seconds: number): HooksRound {
   const cost = hookCost(profile);
   return {
-    share: cost.busyMs > 0 ? cost.hooksMs / cost.busyMs : Number.NaN,
+    share: cost.share,
+    hookSamples: cost.hookSamples,
+    busySamples: cost.busySamples,
     hooksUsPerRequest: (cost.hooksMs * 1000) / requests,
     busyUsPerRequest: (cost.busyMs * 1000) / requests,
     requestsPerSec: requests / seconds,
-    parts: cost.parts.map((p) => ({ name: p.name, share: p.ms / cost.busyMs })),
+    parts: cost.parts,
   };
 }

@@ -261,8 +261,9 @@ const HOOKS_EXPLAINED =
   'request-ended hook `takeRequest` / `trackRequest` and its `close` listener with the in-flight count ' +
   '(src/request-completed.ts), the tracing provider check `tracing()?.tracer()`, `traceServerRoute` and ' +
   'the per-attempt span check (src/tracing/); samples anywhere in `node:diagnostics_channel` count as well, ' +
-  'even those of Node’s own HTTP channels. The share is that time over the main thread’s busy (not idle) ' +
-  'time. V8’s profiler counts a function inlined into its caller as the caller, which would hide a small ' +
+  'even those of Node’s own HTTP channels. The share is of the main thread’s busy (not idle) samples, ' +
+  'counted rather than weighed by the time to the next sample, so that a moment the whole process waits ' +
+  'for a core of a busy machine does not count for whatever function it stopped in. V8’s profiler counts a function inlined into its caller as the caller, which would hide a small ' +
   'hook, so the profiled process runs with inlining off (`--no-turbo-inlining --no-maglev-inlining`): each ' +
   'hook is then a call of its own and pays for the call, which matters most to the smallest functions, so ' +
   'the share leans high rather than low. The req/s here are those of that slower, profiled process: not ' +
@@ -392,6 +393,7 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
       String(i + 1),
       formatInt(r.requestsPerSec),
       formatInt(r.busyUsPerRequest),
+      `${formatInt(r.hookSamples)} of ${formatInt(r.busySamples)}`,
       r.hooksUsPerRequest.toFixed(2),
       formatIn(r.share, '%'),
     ]);
@@ -411,13 +413,14 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
             'round',
             'req/s (profiled, no inlining)',
             'main thread busy µs/req',
+            'hook samples of busy samples',
             'hooks µs/req',
             'hooks share',
           ],
           roundRows,
         ) +
         (hookRows.length > 0
-          ? `\n\nBy the outermost hook on the stack (mean share over the rounds):\n\n${markdownTable(['hook', 'share of busy time'], hookRows)}`
+          ? `\n\nBy the outermost hook on the stack (mean share over the rounds):\n\n${markdownTable(['hook', 'share of busy samples'], hookRows)}`
           : ''),
     );
     const perRequest =
@@ -426,7 +429,7 @@ export function renderReport(input: ReportInput): { text: string; markdown: stri
         : '';
     const goal = atMost(0.02);
     targets.push({
-      what: 'observability hooks with nobody listening, share of the gateway’s CPU',
+      what: 'observability hooks with nobody listening, share of the gateway’s main-thread CPU',
       goal: goalText(goal, '%'),
       ...judge(
         rounds.map((r) => r.share),
