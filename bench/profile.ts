@@ -2,7 +2,7 @@
 // could move to startup:
 //   npx tsx bench/profile.ts [scenario] [seconds] [--no-inlining]
 // Starts the upstream and the scenario's server, checks it answers 200, warms it up, then
-// profiles it (V8's sampler, every 250 µs, over the measured load only: same load generator and
+// profiles it (V8's sampler, every 100 µs, over the measured load only: same load generator and
 // connections as run.ts) and prints the top self-time functions overall, by package, and those
 // in src/ (with the TS line where the function is defined), and what the observability hooks
 // cost (bench/lib/hooks.ts; meaningful for `portcullis`, where nobody listens, and with
