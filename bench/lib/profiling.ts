@@ -12,8 +12,8 @@ import { ask, report } from './children.js';
 import type { CpuProfile } from './cpu-profile.js';
 
 /**
- * Sampling interval asked for, µs. The samples come less often than that (every ~200 µs on an
- * idle 2-core machine, ~350 µs on a busy one): ~3,000–5,000 per busy second, so that a part
+ * Sampling interval asked for, µs. The samples come less often than that (every ~180–350 µs on
+ * the 2-core machine this was written on): ~3,000–5,000 per busy second, so that a part
  * holding 1 % of the thread is seen ~30–50 times a second, enough for its share to ±0.1 point
  * over 6 s. The profiler's own cost is spread over every function alike, so shares hold.
  */
