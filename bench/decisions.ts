@@ -3,7 +3,8 @@
 //           express-rate-limit's MemoryStore.increment() and rate-limiter-flexible's RateLimiterMemory;
 //   Redis:  portcullis RedisStore.consume() beside rate-limit-redis (increment through the store API)
 //           and rate-limiter-flexible's RateLimiterRedis, each with its own ioredis client and
-//           64 decisions in flight.
+//           64 decisions in flight (a busy gateway), or 1 (a quiet one: each decision alone).
+// run.ts runs this twice: every row with 64 in flight, then the Redis rows with 1.
 // Fairness: one key set and one pseudo-random key sequence for all; a sync answer is used as is
 // and a promise is awaited (each library as the middleware would call it); warm-up first (it
 // also creates every key); contenders interleaved over several rounds; medians.
@@ -24,7 +25,8 @@ import { connectRedis } from './lib/redis.js';
 import { formatInt, formatRatio, keySequence, markdownTable, median } from './lib/stats.js';
 
 export const KEY_COUNT = 10_000;
-export const IN_FLIGHT = Number(process.env.BENCH_DECISION_IN_FLIGHT ?? 64);
+/** Redis decisions outstanding at any time, unless BENCH_DECISION_IN_FLIGHT says otherwise. */
+export const DEFAULT_IN_FLIGHT = 64;
 const WINDOW_MS = 60_000;
 
 export interface DecisionRow {
@@ -242,11 +244,12 @@ async function timeSequential(
   };
 }
 
-/** Redis stores: `IN_FLIGHT` decisions outstanding at any time. */
+/** Redis stores: `inFlight` decisions outstanding at any time. */
 async function timeConcurrent(
   decide: Decide,
   check: (a: unknown) => void,
   ms: number,
+  inFlight: number,
 ): Promise<Timing> {
   const cpuStart = cpuMicros();
   const start = performance.now();
@@ -260,7 +263,7 @@ async function timeConcurrent(
     }
     check(answer);
   };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  await Promise.all(Array.from({ length: inFlight }, worker));
   return {
     perSec: ops / ((performance.now() - start) / 1000),
     perCpuSec: ops / ((cpuMicros() - cpuStart) / 1e6),
@@ -275,10 +278,25 @@ interface Timing {
 }
 
 export async function runDecisions(
-  options: { rounds?: number; roundMs?: number; log?: (line: string) => void } = {},
+  options: {
+    rounds?: number;
+    roundMs?: number;
+    inFlight?: number;
+    log?: (line: string) => void;
+  } = {},
 ): Promise<DecisionsResult> {
   const rounds = options.rounds ?? Number(process.env.BENCH_DECISION_ROUNDS ?? 5);
   const roundMs = options.roundMs ?? Number(process.env.BENCH_DECISION_MS ?? 1000);
+  const inFlight =
+    options.inFlight ?? Number(process.env.BENCH_DECISION_IN_FLIGHT ?? DEFAULT_IN_FLIGHT);
+  if (!Number.isInteger(inFlight) || inFlight < 1) {
+    throw new Error(`decisions in flight must be a whole number ≥ 1, not ${inFlight}`);
+  }
+  const time = (store: Contender['store']) =>
+    store === 'memory'
+      ? timeSequential
+      : (decide: Decide, check: (a: unknown) => void, ms: number) =>
+          timeConcurrent(decide, check, ms, inFlight);
   const log = options.log ?? (() => {});
   const prefix = `bench:${Date.now().toString(36)}${randomBytes(3).toString('hex')}:`;
   const only = process.env.BENCH_DECISION_STORES;
@@ -298,8 +316,7 @@ export async function runDecisions(
       try {
         const built = await contender.setup();
         // Warm-up: JIT, connections, scripts loaded, and every one of the keys created.
-        const time = contender.store === 'memory' ? timeSequential : timeConcurrent;
-        await time(built.decide, built.check, Math.max(300, roundMs / 2));
+        await time(contender.store)(built.decide, built.check, Math.max(300, roundMs / 2));
         ready.push(built);
       } catch (err) {
         if (!(err instanceof Unavailable)) throw err;
@@ -315,8 +332,7 @@ export async function runDecisions(
         const built = ready[i];
         const contender = list[i] as Contender;
         if (!built) continue;
-        const time = contender.store === 'memory' ? timeSequential : timeConcurrent;
-        const timing = await time(built.decide, built.check, roundMs);
+        const timing = await time(contender.store)(built.decide, built.check, roundMs);
         const row = rows[i] as DecisionRow;
         row.perSec.push(timing.perSec);
         row.perCpuSec.push(timing.perCpuSec);
@@ -333,7 +349,7 @@ export async function runDecisions(
     row.median = median(row.perSec);
     row.medianPerCpuSec = median(row.perCpuSec);
   }
-  return { keys: KEY_COUNT, inFlight: IN_FLIGHT, roundMs, rounds, rows };
+  return { keys: KEY_COUNT, inFlight, roundMs, rounds, rows };
 }
 
 export function decisionsTable(result: DecisionsResult): string {

@@ -1,22 +1,29 @@
 // `npm run bench`: portcullis against the stacks users would build instead.
 //
-// 1. End to end: a keep-alive node:http upstream on 127.0.0.1 and, one at a time, each scenario
-//    in its own process in front of it; load from wrk (if installed) or autocannon at fixed
-//    connections; warm-up discarded; scenarios interleaved (the order rotates every round) and
-//    repeated; medians reported with ratios to direct, hpm-bare and hand-composed of this run.
-// 2. Rate-limit decisions per second (bench/decisions.ts), in its own process.
-// 3. Memory per tracked key (bench/memory.ts), in its own process with --expose-gc.
-// Results go to the terminal and to bench/RESULTS.md.
+// 1. End to end (e2e): a keep-alive node:http upstream on 127.0.0.1 and, one at a time, each
+//    scenario in its own process in front of it; load from wrk (if installed) or autocannon at
+//    fixed connections; warm-up discarded; scenarios interleaved (the order rotates every round)
+//    and repeated; medians reported with ratios to direct, hpm-bare, hand-composed and portcullis.
+// 2. What the observability hooks cost when nobody listens (hooks): the `portcullis` scenario
+//    under the same load, CPU-profiled over the measured seconds, once per round, and the share
+//    of its main thread's busy time spent in the hooks (bench/lib/hooks.ts says what counts).
+// 3. Rate-limit decisions per second (bench/decisions.ts), in its own process: every store with
+//    64 Redis decisions in flight, then again the Redis stores alone with 1 in flight.
+// 4. Memory per tracked key (bench/memory.ts), in its own process with --expose-gc.
+// Results go to the terminal and to bench/RESULTS.md. Every process started here is stopped at
+// the end, on failure and on Ctrl-C.
 //
 // Knobs (environment): BENCH_DURATION (s per measurement, default 6), BENCH_WARMUP (s, 2),
 // BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_SCENARIOS (comma list), BENCH_SECTIONS
-// (e2e,decisions,memory), BENCH_LOADGEN (wrk|autocannon), BENCH_OUT (results file).
+// (e2e,hooks,decisions,memory), BENCH_LOADGEN (wrk|autocannon), BENCH_OUT (results file).
 
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DecisionsResult } from './decisions.js';
+import { DEFAULT_IN_FLIGHT, type DecisionsResult } from './decisions.js';
 import {
   askCpuMicros,
   firstReport,
@@ -26,6 +33,8 @@ import {
   stopChild,
 } from './lib/children.js';
 import { BENCH_KEY, REQUEST_PATH, UPSTREAM_BODY } from './lib/constants.js';
+import type { CpuProfile } from './lib/cpu-profile.js';
+import { type HooksResult, hooksRound, NO_INLINING } from './lib/hooks.js';
 import { get } from './lib/http-check.js';
 import {
   chooseLoadGenerator,
@@ -37,6 +46,7 @@ import {
 import { machineInfo } from './lib/machine.js';
 import { accountOtherWork } from './lib/other-work.js';
 import { Unavailable } from './lib/portcullis.js';
+import { PROFILE_INTERVAL_US, startProfiling, stopProfiling } from './lib/profiling.js';
 import { connectRedis } from './lib/redis.js';
 import {
   type MeasuredRun,
@@ -75,7 +85,7 @@ const settings: RunSettings = {
 };
 settings.loadGeneratorVersion = loadGeneratorVersion(settings.loadGenerator);
 const scenarios = envList('BENCH_SCENARIOS', SCENARIOS) as ScenarioName[];
-const sections = envList('BENCH_SECTIONS', ['e2e', 'decisions', 'memory']);
+const sections = envList('BENCH_SECTIONS', ['e2e', 'hooks', 'decisions', 'memory']);
 const outFile = process.env.BENCH_OUT ?? here('./RESULTS.md');
 /** Unique per run: Redis keys of one run never meet another's (they also expire: 1 min windows). */
 const runId = `bench:${Date.now().toString(36)}${randomBytes(3).toString('hex')}:`;
@@ -134,19 +144,30 @@ function describeBadLoad(result: LoadResult): string | null {
   return `${result.non2xx} non-2xx responses, ${result.errors} errors/timeouts, ${result.completed} completed`;
 }
 
+interface MeasureOptions {
+  /** Node/V8 flags of the scenario's server. */
+  execArgv?: string[];
+  /** CPU-profile the server over the measured seconds and write the profile here. */
+  profileTo?: string;
+}
+
 async function measureScenario(
   name: ScenarioName,
   upstream: Upstream,
   generator: LoadGenerator,
+  options: MeasureOptions = {},
 ): Promise<
-  { kind: 'ok'; result: MeasuredRun } | { kind: 'unavailable' | 'failed'; reason: string }
+  | { kind: 'ok'; result: MeasuredRun; profile: CpuProfile | null }
+  | { kind: 'unavailable' | 'failed'; reason: string }
 > {
   let port = upstream.port;
   let stop = async (): Promise<void> => {};
   // For `direct` the upstream is the server under load.
   let server = upstream.child;
   if (name !== 'direct') {
-    const child = forkTs(here('./server.ts'), [name, String(upstream.port), `${runId}${name}:`]);
+    const child = forkTs(here('./server.ts'), [name, String(upstream.port), `${runId}${name}:`], {
+      execArgv: options.execArgv ?? [],
+    });
     server = child;
     stop = () => stopChild(child);
     try {
@@ -180,9 +201,11 @@ async function measureScenario(
     const warm = await runLoad(generator, { ...load, durationSec: settings.warmupSec });
     const warmProblem = describeBadLoad(warm);
     if (warmProblem) return { kind: 'failed', reason: `during warm-up: ${warmProblem}` };
+    if (options.profileTo) await startProfiling(server);
     const cpuBefore = await Promise.all([askCpuMicros(server), askCpuMicros(upstream.child)]);
     const result = await runLoad(generator, { ...load, durationSec: settings.durationSec });
     const cpuAfter = await Promise.all([askCpuMicros(server), askCpuMicros(upstream.child)]);
+    const profile = options.profileTo ? await stopProfiling(server, options.profileTo) : null;
     const problem = describeBadLoad(result);
     if (problem) return { kind: 'failed', reason: `during measurement: ${problem}` };
     return {
@@ -192,6 +215,7 @@ async function measureScenario(
         serverCpuUsPerRequest: (cpuAfter[0] - cpuBefore[0]) / result.completed,
         upstreamCpuUsPerRequest: (cpuAfter[1] - cpuBefore[1]) / result.completed,
       },
+      profile,
     };
   } finally {
     await stop();
@@ -243,8 +267,50 @@ async function runEndToEnd(): Promise<Record<ScenarioName, ScenarioOutcome>> {
   return outcomes;
 }
 
-async function runSection<T>(file: string, execArgv: string[]): Promise<T> {
-  const child = forkTs(here(file), ['--child'], { execArgv });
+/**
+ * The observability hooks with nobody listening: the `portcullis` scenario, profiled without
+ * inlining (see bench/lib/hooks.ts), once per round, each in a fresh process.
+ */
+async function runHooks(): Promise<HooksResult> {
+  const result: HooksResult = { intervalUs: PROFILE_INTERVAL_US, rounds: [], failed: null };
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-hooks-'));
+  const upstream = await startUpstream();
+  try {
+    for (let round = 0; round < settings.rounds; round++) {
+      process.stdout.write(`  round ${round + 1}/${settings.rounds}  portcullis, profiled    `);
+      const measured = await measureScenario('portcullis', upstream, settings.loadGenerator, {
+        execArgv: [...NO_INLINING],
+        profileTo: join(dir, `portcullis-${round + 1}.cpuprofile`),
+      });
+      if (measured.kind !== 'ok') {
+        result.failed = measured.reason;
+        process.stdout.write(`\n\n  !!! hooks FAILED: ${measured.reason}\n\n`);
+        break;
+      }
+      const r = hooksRound(
+        measured.profile as CpuProfile, // profileTo was given
+        measured.result.completed,
+        settings.durationSec,
+      );
+      result.rounds.push(r);
+      process.stdout.write(
+        `${Math.round(r.requestsPerSec)} req/s  hooks ${(r.share * 100).toFixed(2)} % of the main thread's busy samples ` +
+          `(${r.hooksUsPerRequest.toFixed(2)} of ${Math.round(r.busyUsPerRequest)} µs/req)\n`,
+      );
+    }
+  } finally {
+    await upstream.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return result;
+}
+
+async function runSection<T>(
+  file: string,
+  execArgv: string[],
+  env: Record<string, string> = {},
+): Promise<T> {
+  const child = forkTs(here(file), ['--child'], { execArgv, env });
   try {
     const first = await firstReport(child, 240_000);
     if (first.type !== 'result')
@@ -255,45 +321,87 @@ async function runSection<T>(file: string, execArgv: string[]): Promise<T> {
   }
 }
 
+/**
+ * What the run should take, from the settings: each measurement is a warm-up, the measured
+ * seconds and ~1.5 s to start and stop a process (3 s for a profiled one, which also writes its
+ * profile); decisions (64 and then 1 in flight) ~55 s and memory ~10 s with their own defaults.
+ */
+function expectedSeconds(): number {
+  const measurement = settings.warmupSec + settings.durationSec;
+  let seconds = 0;
+  if (sections.includes('e2e')) seconds += scenarios.length * settings.rounds * (measurement + 1.5);
+  if (sections.includes('hooks')) seconds += settings.rounds * (measurement + 3);
+  if (sections.includes('decisions')) seconds += 55;
+  if (sections.includes('memory')) seconds += 10;
+  return seconds;
+}
+
 async function main(): Promise<number> {
   installCleanupHandlers();
   const machine = machineInfo();
   const otherWorkSoFar = await accountOtherWork(machine.cores);
   const started = Date.now();
-  const e2eSeconds = sections.includes('e2e')
-    ? scenarios.length * settings.rounds * (settings.durationSec + settings.warmupSec + 1.5)
-    : 0;
+  const expected = expectedSeconds();
   console.log(
     `portcullis bench: ${machine.cpuModel} × ${machine.cores}, Node ${machine.node}, load ${machine.loadStart.toFixed(2)}; ` +
       `${settings.loadGeneratorVersion}, ${settings.connections} connections, ` +
-      `${settings.warmupSec}s warm-up + ${settings.durationSec}s × ${settings.rounds} rounds ` +
-      `(end-to-end ≈ ${Math.round(e2eSeconds)} s)`,
+      `${settings.warmupSec}s warm-up + ${settings.durationSec}s × ${settings.rounds} rounds; ` +
+      `expected to take ≈ ${expected < 120 ? `${Math.round(expected)} s` : `${Math.round(expected / 60)} min`}`,
   );
 
-  let e2e: Record<ScenarioName, ScenarioOutcome> | null = null;
-  let decisions: DecisionsResult | null = null;
-  let memory: MemoryResult | null = null;
   const sectionErrors: string[] = [];
-  if (sections.includes('e2e')) {
+  const sectionSeconds: Record<string, number> = {};
+  /** Runs one section if it was asked for: timed, and an error is reported, not fatal. */
+  const section = async <T>(
+    name: string,
+    run: () => Promise<T>,
+    label = name,
+  ): Promise<T | null> => {
+    if (!sections.includes(name)) return null;
+    const at = Date.now();
+    try {
+      return await run();
+    } catch (err) {
+      sectionErrors.push(`${label}: ${(err as Error).message}`);
+      return null;
+    } finally {
+      sectionSeconds[name] = (sectionSeconds[name] ?? 0) + (Date.now() - at) / 1000;
+    }
+  };
+
+  const e2e = await section('e2e', () => {
     console.log('\nEnd to end (req/s, latency):');
-    e2e = await runEndToEnd();
-  }
-  if (sections.includes('decisions')) {
-    console.log('\nRate-limit decisions per second…');
-    try {
-      decisions = await runSection<DecisionsResult>('./decisions.ts', []);
-    } catch (err) {
-      sectionErrors.push(`decisions: ${(err as Error).message}`);
-    }
-  }
-  if (sections.includes('memory')) {
-    console.log('Memory per tracked key…');
-    try {
-      memory = await runSection<MemoryResult>('./memory.ts', ['--expose-gc']);
-    } catch (err) {
-      sectionErrors.push(`memory: ${(err as Error).message}`);
-    }
-  }
+    return runEndToEnd();
+  });
+  const hooks = await section('hooks', () => {
+    console.log('\nObservability hooks with nobody listening (CPU profile, inlining off):');
+    return runHooks();
+  });
+  const decisions = await section(
+    'decisions',
+    () => {
+      console.log(`\nRate-limit decisions per second, Redis with ${DEFAULT_IN_FLIGHT} in flight…`);
+      return runSection<DecisionsResult>('./decisions.ts', [], {
+        BENCH_DECISION_IN_FLIGHT: String(DEFAULT_IN_FLIGHT),
+      });
+    },
+    `decisions (${DEFAULT_IN_FLIGHT} in flight)`,
+  );
+  const decisionsAlone = await section(
+    'decisions',
+    () => {
+      console.log('\nRate-limit decisions per second, Redis with 1 in flight…');
+      return runSection<DecisionsResult>('./decisions.ts', [], {
+        BENCH_DECISION_IN_FLIGHT: '1',
+        BENCH_DECISION_STORES: 'redis',
+      });
+    },
+    'decisions (1 in flight)',
+  );
+  const memory = await section('memory', () => {
+    console.log('\nMemory per tracked key…');
+    return runSection<MemoryResult>('./memory.ts', ['--expose-gc']);
+  });
   machine.otherWork = await otherWorkSoFar(); // every child has exited by now
 
   const report = renderReport({
@@ -301,10 +409,13 @@ async function main(): Promise<number> {
     settings,
     scenarios,
     e2e,
+    hooks,
     decisions,
+    decisionsAlone,
     memory,
     sectionErrors,
     elapsedSec: (Date.now() - started) / 1000,
+    sectionSeconds,
   });
   console.log(`\n${report.text}`);
   writeFileSync(outFile, report.markdown);
@@ -316,6 +427,7 @@ async function main(): Promise<number> {
           .filter(([, o]) => o.failed)
           .map(([n, o]) => `${n}: ${o.failed}`)
       : []),
+    ...(hooks?.failed ? [`hooks: ${hooks.failed}`] : []),
     ...sectionErrors,
   ];
   if (failed.length > 0) {

@@ -14,6 +14,7 @@ import { answerCpuQueries, exitWithParent, report } from './lib/children.js';
 import { BENCH_KEY, NEVER_REACHED_LIMIT, OTHER_KEYS } from './lib/constants.js';
 import { startTracing } from './lib/otel.js';
 import { firstLine, loadMetrics, loadPortcullis, Unavailable } from './lib/portcullis.js';
+import { answerProfileRequests } from './lib/profiling.js';
 import { connectRedis } from './lib/redis.js';
 import { isScenarioName, type ScenarioName } from './lib/scenarios.js';
 
@@ -144,6 +145,7 @@ let server: Server | null = null;
 let closeStack: () => Promise<void> = async () => {};
 
 answerCpuQueries();
+answerProfileRequests();
 exitWithParent(async () => {
   if (server) {
     server.closeAllConnections();

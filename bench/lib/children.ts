@@ -15,13 +15,17 @@ export type ChildReport =
   | { type: 'unavailable'; reason: string }
   | { type: 'failed'; reason: string }
   | { type: 'result'; data: unknown }
-  | { type: 'cpu'; id: number; micros: number };
+  | { type: 'cpu'; id: number; micros: number }
+  /** The answer to a profiling request (bench/lib/profiling.ts); `error` when it failed. */
+  | { type: 'profile'; id: number; error?: string };
 
 export interface ForkOptions {
   /** Extra Node flags, e.g. `--cpu-prof`. */
   execArgv?: string[];
   /** Inherit stdout (default) or drop it. */
   quiet?: boolean;
+  /** Environment variables added to this process's. */
+  env?: Record<string, string>;
 }
 
 /** Starts `file` (TypeScript) in a new Node process with an IPC channel. */
@@ -29,7 +33,7 @@ export function forkTs(file: string, args: string[], options: ForkOptions = {}):
   const child = fork(file, args, {
     execArgv: ['--import', TSX_LOADER, ...(options.execArgv ?? [])],
     stdio: ['ignore', options.quiet ? 'ignore' : 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, NODE_ENV: 'production' },
+    env: { ...process.env, ...options.env, NODE_ENV: 'production' },
   });
   running.add(child);
   child.once('exit', () => running.delete(child));
@@ -138,35 +142,50 @@ export function cpuMicros(): number {
   return usage.user + usage.system;
 }
 
-/** For a child: answer the parent's `{ cpu: id }` with this process's CPU time. */
+/** For a child: answer the parent's `{ cpu: true, id }` with this process's CPU time. */
 export function answerCpuQueries(): void {
   process.on('message', (message: unknown) => {
-    const id = (message as { cpu?: unknown } | null)?.cpu;
-    if (typeof id === 'number') report({ type: 'cpu', id, micros: cpuMicros() });
+    const m = message as { cpu?: unknown; id?: unknown } | null;
+    if (m?.cpu === true && typeof m.id === 'number') {
+      report({ type: 'cpu', id: m.id, micros: cpuMicros() });
+    }
   });
 }
 
-let nextCpuQuery = 1;
+let nextQuery = 1;
+
+/**
+ * Sends `message` with a fresh `id` to a child and resolves its answer: the first report of
+ * `type` that carries the same id.
+ */
+export function ask<T extends 'cpu' | 'profile'>(
+  child: ChildProcess,
+  type: T,
+  message: Record<string, unknown>,
+  timeoutMs = 5000,
+): Promise<Extract<ChildReport, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const id = nextQuery++;
+    const timer = setTimeout(() => {
+      child.off('message', onMessage);
+      reject(new Error(`child ${child.pid} did not answer ${JSON.stringify(message)}`));
+    }, timeoutMs);
+    const onMessage = (answer: unknown): void => {
+      const m = answer as ChildReport; // our own children send only ChildReport objects
+      if (m.type !== type || (m as { id?: number }).id !== id) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(m as Extract<ChildReport, { type: T }>);
+    };
+    child.on('message', onMessage);
+    child.send({ ...message, id });
+  });
+}
 
 /**
  * A child's CPU time so far (user + system, microseconds): CPU per request stays meaningful
  * when other work on the machine makes requests per second swing.
  */
-export function askCpuMicros(child: ChildProcess, timeoutMs = 5000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.off('message', onMessage);
-      reject(new Error(`child ${child.pid} did not report its CPU time`));
-    }, timeoutMs);
-    const id = nextCpuQuery++;
-    const onMessage = (message: unknown): void => {
-      const m = message as ChildReport; // our own children send only ChildReport objects
-      if (m.type !== 'cpu' || m.id !== id) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      resolve(m.micros);
-    };
-    child.on('message', onMessage);
-    child.send({ cpu: id });
-  });
+export async function askCpuMicros(child: ChildProcess, timeoutMs = 5000): Promise<number> {
+  return (await ask(child, 'cpu', { cpu: true }, timeoutMs)).micros;
 }

@@ -25,7 +25,7 @@ export interface ScenarioInfo {
 
 export const SCENARIO_INFO: Record<ScenarioName, ScenarioInfo> = {
   direct: {
-    description: 'load straight at the node:http upstream (no proxy)',
+    description: 'load straight at the node:http upstream, no proxy: the most this machine serves',
     checksKey: false,
     upstreamPath: '/api/svc/hello',
     usesRedis: false,
