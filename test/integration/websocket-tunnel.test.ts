@@ -13,6 +13,7 @@ import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { routeCollector } from '../helpers/route-set.js';
 import { closeServer } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * WebSocket tunnels on both senders: portcullis' forwarder (`direct`, a route without `proxy`
@@ -21,18 +22,6 @@ import { closeServer } from '../helpers/upstream.js';
  */
 
 const MODES = ['direct', 'hpm'] as const;
-
-function waitFor(check: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = (): void => {
-      if (check()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error(`${what} not met in time`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 /** A raw upstream: answers each handshake with a 101 and bytes in the same write, then echoes. */
 interface RawWsUpstream {
