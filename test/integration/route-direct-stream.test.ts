@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RouteProxyOptions } from '../../src/schema/route.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { rawRequest } from '../helpers/raw-http.js';
 import { routeCollector } from '../helpers/route-set.js';
@@ -348,9 +349,7 @@ describe.each(EXPRESS_MAJORS)('route() both senders on Express %i', (major) => {
   });
 
   afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
+    await closeAll(middlewares, host, upstream);
     for (const socket of oneShotSockets) socket.destroy();
     await new Promise((resolve) => oneShot.close(resolve));
   });

@@ -9,6 +9,7 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RouteProxyOptions } from '../../src/schema/route.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { parseRawResponse } from '../helpers/raw-http.js';
 import { routeCollector } from '../helpers/route-set.js';
@@ -146,9 +147,7 @@ describe.each(EXPRESS_MAJORS)('route() request body stalls on Express %i', (majo
   });
 
   afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
+    await closeAll(middlewares, host, upstream);
     for (const socket of deafSockets) socket.destroy();
     await new Promise((resolve) => deaf.close(resolve));
   });

@@ -4,6 +4,7 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import express5 from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { routeCollector } from '../helpers/route-set.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -66,10 +67,7 @@ describe.each(EXPRESS_MAJORS)('route() streams and failures on Express %i', (maj
   });
 
   afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
-    await streaming.close();
+    await closeAll(middlewares, host, upstream, streaming);
     for (const s of raws) await new Promise((r) => s.close(r));
   });
 

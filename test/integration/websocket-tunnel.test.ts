@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { WebSocket, WebSocketServer } from 'ws';
 import { handleUpgrades } from '../../src/route/upgrades.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { routeCollector } from '../helpers/route-set.js';
 import { closeServer } from '../helpers/upstream.js';
@@ -166,9 +167,7 @@ describe.each(EXPRESS_MAJORS)('WebSocket tunnels on both senders, Express %i', (
 
   afterAll(async () => {
     stop();
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await ws.close();
+    await closeAll(middlewares, host, ws);
     for (const socket of raw.sockets) socket.destroy();
     await new Promise((resolve) => raw.server.close(resolve));
   });
