@@ -171,8 +171,9 @@ export function forwardedProto(req: ExpressRequestLike): string {
 }
 
 /**
- * Replaces `req.headers` by what the upstream receives (http-proxy copies
- * them as they are), built in one pass into a fresh object: hop-by-hop and
+ * Replaces `req.headers` by what the upstream receives (the forwarder and
+ * http-proxy-middleware send them as they are), built in one pass into a
+ * fresh object: hop-by-hop and
  * `Connection`-named headers, client-only headers, every client
  * `X-Forwarded-*` (but the gateway's own consumer headers, whatever their
  * names) and (without a principal) client-sent consumer headers left out; `X-Forwarded-For/-Proto/-Host` and
