@@ -417,7 +417,7 @@ function consumer(expressMajor: 4 | 5): Promise<string> {
       `express@^${expressMajor}`,
       'prom-client@^15',
       `@types/express@${typesMajor}`,
-      '@types/node@^20',
+      '@types/node@^22',
     ],
     {
       'esm.mjs': ESM,
