@@ -76,6 +76,23 @@ else call('SET', key, value, 'PXAT', e) end
 `;
 
 /**
+ * Lua, pasted where a charge must know until when the client's index set lives (the consume
+ * script's short path and its general loop): its TTL is read and, when shorter than `window`
+ * (the name of a Lua local holding the longest window in ms), set to twice that; `alive` is then
+ * when it expires. The index must outlive every state key it lists.
+ */
+function extendIndex(window: string): string {
+  return `
+local pttl = call('PTTL', index)
+if pttl < ${window} then
+  call('PEXPIRE', index, 2 * ${window})
+  pttl = 2 * ${window}
+end
+alive = now + pttl
+`;
+}
+
+/**
  * The Lua script behind `RedisStore.consume`: every policy of a request in one
  * atomic step, on Redis's clock (`TIME`). It mirrors the pure arithmetic of
  * `src/stores/algorithms/*` line for line. One call may carry several
@@ -146,12 +163,7 @@ if ARGV[1] == '1' and ARGV[3] == '1' and ARGV[4] == 't' then
     if fresh then call('SADD', index, key) end
     local alive = u
     if fresh or not u or u < now + win then
-      local pttl = call('PTTL', index)
-      if pttl < win then
-        call('PEXPIRE', index, 2 * win)
-        pttl = 2 * win
-      end
-      alive = now + pttl
+      ${extendIndex('win')}
     end
     ${WRITE_TOKEN_BUCKET}
   end
@@ -322,12 +334,7 @@ for r = 1, tonumber(ARGV[1]) do
       if alive == nil or known < alive then alive = known end
     end
     if alive == nil then
-      local pttl = call('PTTL', index)
-      if pttl < maxWindow then
-        call('PEXPIRE', index, 2 * maxWindow)
-        pttl = 2 * maxWindow
-      end
-      alive = now + pttl
+      ${extendIndex('maxWindow')}
     end
     for i = 1, n do
       local key = KEYS[k + i]
