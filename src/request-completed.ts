@@ -146,19 +146,19 @@ export function recordProblem(res: ServerResponse, code: string): void {
  * A WebSocket handshake was answered on the client's socket by the upstream (its `101`, or the
  * answer with which it refused the upgrade, which http-proxy-middleware writes on the socket
  * itself): the response object will never emit 'close', and the HTTP exchange is over, so the
- * request is reported now (`status`, default 101, `outcome: 'proxied'`, the duration up to the
- * handshake). Its tracker keeps counting it until `socket` (the client's) closes.
+ * request is reported now (`status`, `outcome: 'proxied'`, the duration up to the handshake).
+ * Its tracker keeps counting it until `socket` (the client's) closes; without one, it has ended.
  *
  * @example
  * res.detachSocket(socket);
  * requestTunnelled(res, 101, socket);
  */
-export function requestTunnelled(res: ServerResponse, status = 101, socket?: Socket | null): void {
+export function requestTunnelled(res: ServerResponse, status: number, socket: Socket | null): void {
   const tracked = res as WithRecord;
   const tracker = tracked[TRACKER];
   if (tracker !== undefined && tracker !== null) {
     tracked[TRACKER] = null;
-    if (socket == null) tracker.requestEnded(res);
+    if (socket === null) tracker.requestEnded(res);
     else tracker.requestTunnelled(res, socket);
   }
   const record = tracked[RECORD];

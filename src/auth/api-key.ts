@@ -1,19 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { ApiKeyVerifier, ResolvedAuthOptions } from '../schema/auth.js';
+import type { ApiKeyVerifier, ResolvedApiKey, ResolvedAuthOptions } from '../schema/auth.js';
 import type { GatewayRequest, Principal } from '../types.js';
 import { encodeHeaderValue, encodeScopes } from './consumer-headers.js';
 import { digestApiKey } from './hash-api-key.js';
 import { type AuthFailure, INVALID_KEY, VERIFIER_ERROR } from './outcome.js';
-import { normalizePrincipal } from './principal.js';
+import { grantedPrincipal, normalizePrincipal } from './principal.js';
 import { isThenable } from './thenable.js';
 
 /** One configured key, prepared at startup: only its digest is kept, never the key. */
-interface KeyEntry {
-  digest: Buffer;
-  id: string;
-  scopes: readonly string[];
-  plan: string | undefined;
-  metadata: Readonly<Record<string, unknown>> | undefined;
+interface KeyEntry extends ResolvedApiKey {
   /** X-Consumer-Id / X-Consumer-Scopes values, encoded once. */
   encoded: { id: string; scopes: string };
 }
@@ -57,11 +52,7 @@ export function createApiKeyStrategy(
   const entries = new Map<string, KeyEntry>();
   for (const entry of keys) {
     entries.set(entry.digest.toString('latin1'), {
-      digest: entry.digest,
-      id: entry.id,
-      scopes: entry.scopes,
-      plan: entry.plan,
-      metadata: entry.metadata,
+      ...entry,
       encoded: { id: encodeHeaderValue(entry.id), scopes: encodeScopes(entry.scopes) },
     });
   }
@@ -76,10 +67,7 @@ export function createApiKeyStrategy(
         return INVALID_KEY;
       }
       if (!timingSafeEqual(digest, entry.digest)) return INVALID_KEY;
-      const principal: Principal = { id: entry.id, type: 'apiKey', scopes: entry.scopes.slice() };
-      if (entry.plan !== undefined) principal.plan = entry.plan;
-      if (entry.metadata !== undefined) principal.metadata = entry.metadata;
-      return { principal, encoded: entry.encoded };
+      return { principal: grantedPrincipal(entry.id, 'apiKey', entry), encoded: entry.encoded };
     },
   };
 }

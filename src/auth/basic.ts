@@ -2,7 +2,7 @@ import type { ResolvedAuthOptions, ResolvedBasicUser } from '../schema/auth.js';
 import type { GatewayRequest, Principal } from '../types.js';
 import { type AuthFailure, INVALID_CREDENTIALS, VERIFIER_ERROR } from './outcome.js';
 import { dummyPasswordHash, verifyPassword } from './password-hash.js';
-import { normalizePrincipal } from './principal.js';
+import { grantedPrincipal, normalizePrincipal } from './principal.js';
 import { isThenable } from './thenable.js';
 
 /** The Basic strategy, built once. */
@@ -59,10 +59,7 @@ export function createBasicStrategy(
         return VERIFIER_ERROR;
       }
       if (!ok || entry === undefined) return INVALID_CREDENTIALS;
-      const principal: Principal = { id: username, type: 'basic', scopes: entry.scopes.slice() };
-      if (entry.plan !== undefined) principal.plan = entry.plan;
-      if (entry.metadata !== undefined) principal.metadata = entry.metadata;
-      return principal;
+      return grantedPrincipal(username, 'basic', entry);
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { ResolvedGrant } from '../schema/auth.js';
 import type { Principal, PrincipalType } from '../types.js';
 
 /**
@@ -27,6 +28,20 @@ export function normalizePrincipal(value: unknown, type: PrincipalType): Princip
     if (v.claims === null || typeof v.claims !== 'object') return undefined;
     principal.claims = v.claims as Record<string, unknown>;
   }
+  return principal;
+}
+
+/**
+ * A fresh principal for a configured consumer (an API key, a Basic user): its own copy of the
+ * scopes, and the plan and metadata when the configuration gave them.
+ *
+ * @example
+ * grantedPrincipal(entry.id, 'apiKey', entry); // { id: 'alice', type: 'apiKey', scopes: ['read'] }
+ */
+export function grantedPrincipal(id: string, type: PrincipalType, grant: ResolvedGrant): Principal {
+  const principal: Principal = { id, type, scopes: grant.scopes.slice() };
+  if (grant.plan !== undefined) principal.plan = grant.plan;
+  if (grant.metadata !== undefined) principal.metadata = grant.metadata;
   return principal;
 }
 

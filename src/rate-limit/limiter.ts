@@ -277,13 +277,18 @@ export function createLimiter(config: ResolvedRateLimitOptions, ctx: LimiterCont
     while (oldest !== null && oldest.deadline <= cutoff) {
       const w = oldest;
       unlink(w);
-      try {
-        w.resolve(storeFailed(w.req, w.res, w.gw, new StoreTimeoutError(), w.routeName, w.set));
-      } catch (err) {
-        w.reject(err);
-      }
+      answerFailed(w, new StoreTimeoutError());
     }
     armTimer();
+  }
+
+  /** Answers a waiting request (already unlinked) as a store failure. */
+  function answerFailed(w: Waiting, err: unknown): void {
+    try {
+      w.resolve(storeFailed(w.req, w.res, w.gw, err, w.routeName, w.set));
+    } catch (thrown) {
+      w.reject(thrown);
+    }
   }
 
   /**
@@ -315,20 +320,11 @@ export function createLimiter(config: ResolvedRateLimitOptions, ctx: LimiterCont
       return;
     }
     unlink(w);
+    if (!isDecisionArray(decisions, w.set.policies.length)) {
+      answerFailed(w, new Error('store returned no decision per policy'));
+      return;
+    }
     try {
-      if (!isDecisionArray(decisions, w.set.policies.length)) {
-        w.resolve(
-          storeFailed(
-            w.req,
-            w.res,
-            w.gw,
-            new Error('store returned no decision per policy'),
-            w.routeName,
-            w.set,
-          ),
-        );
-        return;
-      }
       w.resolve(finish(w.req, w.res, w.gw, w.set, decisions, w.routeName));
     } catch (err) {
       w.reject(err);
@@ -338,11 +334,7 @@ export function createLimiter(config: ResolvedRateLimitOptions, ctx: LimiterCont
   function failed(w: Waiting, err: unknown): void {
     if (w.settled) return;
     unlink(w);
-    try {
-      w.resolve(storeFailed(w.req, w.res, w.gw, err, w.routeName, w.set));
-    } catch (thrown) {
-      w.reject(thrown);
-    }
+    answerFailed(w, err);
   }
 
   function settle(

@@ -7,8 +7,9 @@ import { describePathRejection, normalizePath, type PathRejection } from './norm
 /**
  * How many header lines Node keeps when `server.maxHeadersCount` is left
  * `null`. The docs say 2000, but the parser's default is 2000 array entries,
- * i.e. 1000 name/value lines: on Node 20 the 1001st line is dropped
- * (measured; see test/integration/admit-request.test.ts).
+ * i.e. 1000 name/value lines. Past them, Node 24 answers 431 itself, while
+ * older release lines dropped the 1001st line silently (measured on Node 20;
+ * see test/integration/admit-request.test.ts, which accepts either).
  */
 const NODE_DEFAULT_MAX_HEADERS_COUNT = 1000;
 
@@ -41,9 +42,10 @@ const REJECTION_DETAIL: Record<PathRejection, string> = {
  * - a request with as many raw header lines as the server's `maxHeadersCount`
  *   (when it is `null`, Node's effective default of 1000 lines; `0` turns the
  *   check off, as it turns Node's limit off):
- *   431 `request_header_fields_too_large`. Node silently
- *   drops the lines past that limit, which can hide a `Content-Length` or
- *   `Transfer-Encoding` from us while the upstream might see it.
+ *   431 `request_header_fields_too_large`. A Node that drops the lines past
+ *   that limit silently (rather than answering 431 itself, as Node 24 does)
+ *   could hide a `Content-Length` or `Transfer-Encoding` from us while the
+ *   upstream might see it.
  * - a `Host` that is not one valid host name or IP literal with an optional
  *   all-digit port ({@link isValidHost}), two `Host` lines, or none on an
  *   HTTP/1.1 request: 400 `bad_request`. Afterwards `req.headers.host` is the

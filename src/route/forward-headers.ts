@@ -4,7 +4,13 @@ import { type ConsumerHeaderNames, DEFAULT_CONSUMER_HEADERS } from '../auth/cons
 import { clientAddress } from '../client-address.js';
 import type { ResolvedHeaderRules } from '../schema/route.js';
 import type { GatewayRequest } from '../types.js';
-import { connectionNamed, deleteAll, HOP_BY_HOP_REQUEST } from './hop-by-hop.js';
+import {
+  connectionNamed,
+  copyHeadersExcept,
+  deleteAll,
+  HOP_BY_HOP_REQUEST,
+  isForwardingHeader,
+} from './hop-by-hop.js';
 
 /** What Express adds to a request, when the gateway runs inside Express. */
 interface ExpressRequestLike extends GatewayRequest {
@@ -57,20 +63,6 @@ export const CLIENT_ONLY_HEADERS: readonly string[] = [
   'x-forwarded-server',
   'expect',
 ];
-
-/**
- * Whether a (lower-case) header name is an `X-Forwarded-*` header. A client's
- * copy of any of them is dropped, not only the listed ones: `X-Forwarded-User`,
- * `-Email`, `-Client-Cert`, `-Uri`, … carry identity or routing to the
- * upstreams that read them (oauth2-proxy, Envoy, Traefik), and the gateway
- * vouches for none but the three it sets itself.
- *
- * @example
- * isForwardingHeader('x-forwarded-user'); // true
- */
-export function isForwardingHeader(name: string): boolean {
-  return name.length > 12 && name.charCodeAt(0) === 120 && name.startsWith('x-forwarded-');
-}
 
 /** Set by the gateway itself on every forwarded request, never copied from the client. */
 const GATEWAY_SET_HEADERS: readonly string[] = [
@@ -179,8 +171,9 @@ export function forwardedProto(req: ExpressRequestLike): string {
 }
 
 /**
- * Replaces `req.headers` by what the upstream receives (http-proxy copies
- * them as they are), built in one pass into a fresh object: hop-by-hop and
+ * Replaces `req.headers` by what the upstream receives (the forwarder and
+ * http-proxy-middleware send them as they are), built in one pass into a
+ * fresh object: hop-by-hop and
  * `Connection`-named headers, client-only headers, every client
  * `X-Forwarded-*` (but the gateway's own consumer headers, whatever their
  * names) and (without a principal) client-sent consumer headers left out; `X-Forwarded-For/-Proto/-Host` and
@@ -211,7 +204,7 @@ export function prepareRequestHeaders(
     // client must not make them vanish by naming them in `Connection`.
     for (const name of plan.consumerNames) named.delete(name);
   }
-  const headers = copyRequestHeaders(received, skip, named);
+  const headers = copyHeadersExcept(received, skip, named, true);
   if (authenticated && plan.forwardingConsumerNames.length !== 0) {
     // Set by authentication (any client copy was replaced): the gateway's own, not a client's.
     for (const name of plan.forwardingConsumerNames) {
@@ -239,23 +232,4 @@ export function prepareRequestHeaders(
   // the client's spelling, and Node frames the body accordingly.
   if (received['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
   req.headers = headers;
-}
-
-/**
- * The client's headers less `skip`, `alsoSkip` and every `X-Forwarded-*`, in
- * one pass into a fresh object (see `copyHeadersExcept` for why not `delete`).
- */
-function copyRequestHeaders(
-  headers: IncomingHttpHeaders,
-  skip: ReadonlySet<string>,
-  alsoSkip: ReadonlySet<string> | null,
-): IncomingHttpHeaders {
-  const copy: IncomingHttpHeaders = {};
-  const names = Object.keys(headers);
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i] as string;
-    if (skip.has(name) || isForwardingHeader(name) || alsoSkip?.has(name)) continue;
-    copy[name] = headers[name];
-  }
-  return copy;
 }

@@ -60,10 +60,26 @@ export function connectionNamed(value: string | undefined): Set<string> | null {
 }
 
 /**
- * A copy of `headers` without the names in `skip` (lower-case) or in `alsoSkip`.
- * Header objects are rebuilt like this rather than `delete`d from: one `delete`
- * turns an object into a slow dictionary for every later read, write and copy
- * (http-proxy-middleware copies the request headers, Node writes each one).
+ * Whether a (lower-case) header name is an `X-Forwarded-*` header. A client's
+ * copy of any of them is dropped, not only the listed ones: `X-Forwarded-User`,
+ * `-Email`, `-Client-Cert`, `-Uri`, … carry identity or routing to the
+ * upstreams that read them (oauth2-proxy, Envoy, Traefik), and the gateway
+ * vouches for none but the three it sets itself.
+ *
+ * @example
+ * isForwardingHeader('x-forwarded-user'); // true
+ */
+export function isForwardingHeader(name: string): boolean {
+  return name.length > 12 && name.charCodeAt(0) === 120 && name.startsWith('x-forwarded-');
+}
+
+/**
+ * A copy of `headers` without the names in `skip` (lower-case) or in `alsoSkip`,
+ * and, with `dropForwarding` (default `false`), without any `X-Forwarded-*`
+ * (see `isForwardingHeader`). Header objects are rebuilt like this rather than
+ * `delete`d from: one `delete` turns an object into a slow dictionary for every
+ * later read, write and copy (http-proxy-middleware copies the request headers,
+ * Node writes each one).
  *
  * @example
  * copyHeadersExcept(req.headers, new Set(['x-api-key']), connectionNamed(req.headers.connection));
@@ -72,12 +88,15 @@ export function copyHeadersExcept(
   headers: IncomingHttpHeaders,
   skip: ReadonlySet<string>,
   alsoSkip: ReadonlySet<string> | null,
+  dropForwarding = false,
 ): IncomingHttpHeaders {
   const copy: IncomingHttpHeaders = {};
   const names = Object.keys(headers);
   for (let i = 0; i < names.length; i++) {
     const name = names[i] as string;
-    if (skip.has(name) || alsoSkip?.has(name)) continue;
+    if (skip.has(name) || (dropForwarding && isForwardingHeader(name)) || alsoSkip?.has(name)) {
+      continue;
+    }
     copy[name] = headers[name];
   }
   return copy;

@@ -97,8 +97,21 @@ function targetOfRequest(req: IncomingMessage): ForwardState['target']['proxyTar
   return ((req as WithState<IncomingMessage>)[STATE] as ForwardState).target.proxyTarget;
 }
 
-/** What both handshakes (plain and WebSocket) get before they are sent. */
-function prepare(proxyReq: WithState<ClientRequest>, state: ForwardState): void {
+/**
+ * What both handshakes (plain and WebSocket) get before they are sent; the request's state,
+ * or `undefined` when the request is not one the route handed over, or was answered
+ * meanwhile (its upstream request is then destroyed unsent).
+ */
+function prepare(
+  proxyReq: WithState<ClientRequest>,
+  req: IncomingMessage,
+): ForwardState | undefined {
+  const state = (req as WithState<IncomingMessage>)[STATE];
+  if (state === undefined) return undefined;
+  if (state.done) {
+    proxyReq.destroy();
+    return undefined;
+  }
   state.proxyReq = proxyReq;
   proxyReq[STATE] = state;
   const target = state.target;
@@ -109,16 +122,12 @@ function prepare(proxyReq: WithState<ClientRequest>, state: ForwardState): void 
   if (target.auth !== undefined && !proxyReq.hasHeader('authorization')) {
     proxyReq.setHeader('authorization', `Basic ${Buffer.from(target.auth).toString('base64')}`);
   }
+  return state;
 }
 
 function onProxyReq(proxyReq: ClientRequest, req: IncomingMessage): void {
-  const state = (req as WithState<IncomingMessage>)[STATE];
+  const state = prepare(proxyReq, req);
   if (state === undefined) return;
-  if (state.done) {
-    proxyReq.destroy();
-    return;
-  }
-  prepare(proxyReq, state);
   // httpxy gives a DELETE or OPTIONS without a body `Content-Length: 0`; send it as it came.
   if (state.unframed && proxyReq.hasHeader('content-length'))
     proxyReq.removeHeader('content-length');
@@ -130,13 +139,7 @@ function onProxyReq(proxyReq: ClientRequest, req: IncomingMessage): void {
 }
 
 function onProxyReqWs(proxyReq: ClientRequest, req: IncomingMessage): void {
-  const state = (req as WithState<IncomingMessage>)[STATE];
-  if (state === undefined) return;
-  if (state.done) {
-    proxyReq.destroy();
-    return;
-  }
-  prepare(proxyReq, state);
+  if (prepare(proxyReq, req) === undefined) return;
   // Registered before httpxy's own listeners, so these run first.
   proxyReq.once('upgrade', onTunnelOpen);
   proxyReq.once('response', onTunnelResponse);

@@ -403,27 +403,28 @@ export class RouteProxy implements ExchangeOwner {
     });
   }
 
+  /** The upstream's 101: it and the frames are written straight on the client's socket from now on. */
   tunnelOpened(state: ForwardState): void {
-    clearTimers(state);
     state.upgraded = true;
-    state.done = true;
-    const { res } = state;
-    const socket = res.socket;
-    // The upstream's 101 and the frames are written straight on the socket from now on.
-    if (socket) res.detachSocket(socket);
-    this.attemptEnded(state, 'proxy.response', 101);
-    // The response object will never emit 'close' now: the request is over for request.completed,
-    // and in flight (for a gateway's drain) until the tunnel's client socket closes.
-    requestTunnelled(res, 101, socket);
+    this.handshakeAnswered(state, 101);
   }
 
+  /** The upstream refused the upgrade: http-proxy-middleware writes its answer on the socket and ends it. */
   tunnelRefused(state: ForwardState, status: number): void {
     if (state.done) return;
+    this.handshakeAnswered(state, status);
+  }
+
+  /**
+   * A WebSocket handshake was answered on the client's socket with `status`. The response object
+   * will never emit 'close' now: the request is over for request.completed, and in flight (for a
+   * gateway's drain) until the client socket closes.
+   */
+  private handshakeAnswered(state: ForwardState, status: number): void {
     state.done = true;
     clearTimers(state);
     const { res } = state;
     const socket = res.socket;
-    // http-proxy-middleware writes the upstream's answer on the socket and ends it.
     if (socket) res.detachSocket(socket);
     this.attemptEnded(state, 'proxy.response', status);
     requestTunnelled(res, status, socket);

@@ -113,18 +113,47 @@ export const consumerHeaderOptions = z
 export type ConsumerHeaderOptions = z.input<typeof consumerHeaderOptions>;
 
 // ---------------------------------------------------------------------------------------------
+// What a configured consumer (an API key, a Basic user) is granted
+
+/**
+ * What a configured consumer (an API key, a Basic user) is granted, as the strategy keeps it.
+ * Defaults: `scopes: []`, no plan, no metadata.
+ *
+ * @example
+ * const grant: ResolvedGrant = { scopes: ['read'], plan: 'pro', metadata: undefined };
+ */
+export interface ResolvedGrant {
+  readonly scopes: readonly string[];
+  readonly plan: string | undefined;
+  readonly metadata: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** The fields of an API key entry and of a Basic user that say what the consumer is granted. */
+const grantShape = {
+  /** Scopes granted to the consumer. Default `[]`. */
+  scopes: scopeList().optional(),
+  /** Rate limit plan (see `rateLimit({ plans })`). */
+  plan: nonEmptyString().optional(),
+  /** Anything else, copied to `principal.metadata`. */
+  metadata: frozenData().optional(),
+};
+
+function resolveGrant(entry: z.output<z.ZodObject<typeof grantShape>>): ResolvedGrant {
+  return { scopes: Object.freeze(entry.scopes ?? []), plan: entry.plan, metadata: entry.metadata };
+}
+
+// ---------------------------------------------------------------------------------------------
 // apiKey
 
 const QUERY_NAME = /^[A-Za-z0-9._~-]+$/;
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+const HASH_HEX_MESSAGE =
+  'must be a SHA-256 digest as 64 hex characters, as made by hashApiKey(key)';
 
 /** One configured key as the strategy keeps it: its digest, never the key. */
-export interface ResolvedApiKey {
+export interface ResolvedApiKey extends ResolvedGrant {
   readonly digest: Buffer;
   readonly id: string;
-  readonly scopes: readonly string[];
-  readonly plan: string | undefined;
-  readonly metadata: Readonly<Record<string, unknown>> | undefined;
 }
 
 const apiKeyEntry = withMeta(
@@ -137,22 +166,11 @@ const apiKeyEntry = withMeta(
       /** `hashApiKey(key)`: the SHA-256 digest of the key, 64 hex characters. */
       hash: withMeta(
         secret(
-          z
-            .string({
-              error: 'must be a SHA-256 digest as 64 hex characters, as made by hashApiKey(key)',
-            })
-            .regex(SHA256_HEX, {
-              error: 'must be a SHA-256 digest as 64 hex characters, as made by hashApiKey(key)',
-            }),
+          z.string({ error: HASH_HEX_MESSAGE }).regex(SHA256_HEX, { error: HASH_HEX_MESSAGE }),
         ),
         { code: 'ERR_CONFIG_INVALID_KEY' },
       ).optional(),
-      /** Scopes granted to the key. Default `[]`. */
-      scopes: scopeList().optional(),
-      /** Rate limit plan (see `rateLimit({ plans })`). */
-      plan: nonEmptyString().optional(),
-      /** Anything else, copied to `principal.metadata`. */
-      metadata: frozenData().optional(),
+      ...grantShape,
     })
     .transform((entry, ctx): ResolvedApiKey => {
       if (entry.key !== undefined && entry.hash !== undefined) {
@@ -177,9 +195,7 @@ const apiKeyEntry = withMeta(
             ? digestApiKey(entry.key)
             : Buffer.from(entry.hash as string, 'hex'),
         id: entry.id,
-        scopes: Object.freeze(entry.scopes ?? []),
-        plan: entry.plan,
-        metadata: entry.metadata,
+        ...resolveGrant(entry),
       };
     }),
   { code: 'ERR_CONFIG_INVALID_OPTION' },
@@ -522,12 +538,9 @@ export type JwtOptions = ExactlyOne<z.input<typeof jwtOptions>, 'secret' | 'publ
 // basic
 
 /** A Basic user as the strategy keeps it. */
-export interface ResolvedBasicUser {
+export interface ResolvedBasicUser extends ResolvedGrant {
   readonly username: string;
   readonly hash: PasswordHash;
-  readonly scopes: readonly string[];
-  readonly plan: string | undefined;
-  readonly metadata: Readonly<Record<string, unknown>> | undefined;
 }
 
 const HASH_MESSAGE = "must be a hash made by hashPassword(password): 'scrypt$N$r$p$salt$hash'";
@@ -547,17 +560,13 @@ const basicUser = z
       }),
       { code: 'ERR_CONFIG_INVALID_KEY' },
     ),
-    scopes: scopeList().optional(),
-    plan: nonEmptyString().optional(),
-    metadata: frozenData().optional(),
+    ...grantShape,
   })
   .transform(
     (user): ResolvedBasicUser => ({
       username: user.username,
       hash: user.passwordHash,
-      scopes: Object.freeze(user.scopes ?? []),
-      plan: user.plan,
-      metadata: user.metadata,
+      ...resolveGrant(user),
     }),
   );
 

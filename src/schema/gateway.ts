@@ -11,12 +11,7 @@ import { bool, scopeList } from './common.js';
 import { codeOnly, withMeta } from './meta.js';
 import { type ConfigWarning, fail, parseOptions } from './parse.js';
 import { type ResolvedRateLimitOptions, rateLimitOptions } from './rate-limit.js';
-import {
-  checkRouteOptions,
-  gatewayRouteShape,
-  type ResolvedRouteOptions,
-  resolveRoute,
-} from './route.js';
+import { checkRouteOptions, type ResolvedRouteOptions, resolveRoute, routeShape } from './route.js';
 import { rateLimitStore } from './stores.js';
 
 /** `false`, or rate limit options. */
@@ -41,7 +36,7 @@ export type RouteAuth = z.input<typeof routeAuth>;
 
 const gatewayRoute = withMeta(
   z.strictObject({
-    ...gatewayRouteShape,
+    ...routeShape,
     /** Default: `true` when the gateway has `auth`, else `false`. */
     auth: routeAuth.optional(),
     /** `false` disables limiting for this route; an object replaces the gateway's default policy. */

@@ -366,8 +366,14 @@ const routePath = withMeta(
   { code: 'ERR_CONFIG_INVALID_PATH' },
 );
 
-/** The options every route has, standalone or in a gateway. */
-const routeShape = {
+/**
+ * The options every route has, standalone or in a gateway (no `onEvent`: a gateway has its
+ * own). `route()` adds `onEvent`, the gateway schema `auth` and `rateLimit`.
+ *
+ * @example
+ * z.strictObject({ ...routeShape, auth: routeAuth }).check(checkRouteOptions);
+ */
+export const routeShape = {
   /** Shown in events and on `req.gateway.route.name`. Default: none. */
   name: nonEmptyString().optional(),
   /** path-to-regexp 8 pattern, matched against the normalised path relative to the mount point. */
@@ -441,8 +447,13 @@ const routeShape = {
 
 type RouteShapeOutput = z.output<z.ZodObject<typeof routeShape>>;
 
-/** The rewrite template against the path: a check across two options. */
-function checkRewrite(ctx: z.core.ParsePayload<RouteShapeOutput>): void {
+/**
+ * Checks a route across its options: the rewrite template against the path.
+ *
+ * @example
+ * z.strictObject({ ...routeShape }).check(checkRouteOptions);
+ */
+export function checkRouteOptions(ctx: z.core.ParsePayload<RouteShapeOutput>): void {
   // Non-aborting problems (a string's format) leave the path unchecked: judge it alone first.
   if (ctx.issues.length > 0) return;
   const { rewrite, path } = ctx.value;
@@ -530,25 +541,8 @@ export const routeOptions = z
     /** Event listener for a standalone `route()`: `proxy.*` and `request.completed` (the gateway uses its own `onEvent`). */
     onEvent: codeOnly<GatewayEventListener>().optional(),
   })
-  .check(checkRewrite)
+  .check(checkRouteOptions)
   .transform(resolveRoute);
-
-/**
- * The route options a gateway's route shares with `route()` (no `onEvent`: the gateway has its
- * own). The gateway schema adds `auth` and `rateLimit` to it.
- *
- * @example
- * z.strictObject({ ...gatewayRouteShape, auth: routeAuth });
- */
-export const gatewayRouteShape = routeShape;
-
-/**
- * Checks a gateway route across its options (the rewrite template against the path).
- *
- * @example
- * z.strictObject({ ...gatewayRouteShape }).check(checkRouteOptions);
- */
-export const checkRouteOptions = checkRewrite;
 
 /**
  * Options of `route()` and of each entry of `createGateway({ routes })`. `path` and `target`

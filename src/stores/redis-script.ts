@@ -1,6 +1,98 @@
 import { createHash } from 'node:crypto';
 
 /**
+ * Lua run at the start of both scripts: effects replication where Redis needs asking for it
+ * (before Redis 5 a script that read TIME may write only after asking), the locals both use, and
+ * `now`, Redis's time in ms. Redis 7+ says its version (6.2 has PXAT and KEEPTTL too, but only 7
+ * says so); on 7+ `replicate_commands` is a no-op, so it is not called.
+ */
+const PRELUDE = `
+local modern = redis.REDIS_VERSION_NUM ~= nil
+if not modern and redis.replicate_commands then pcall(redis.replicate_commands) end
+local call = redis.call
+local pack = struct.pack
+local unpackState = struct.unpack
+local byte = string.byte
+local t = call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+/**
+ * Lua, pasted where a token bucket's stored value `v` is read (the consume script's short path,
+ * its general loop, the refund script), so the three read the state alike: packed or the old
+ * text form into the caller's locals `lv, at, u, e` (level in token·ms, at, index alive until,
+ * expires; `e` false when the text had none), then `level`, what is left of `lv` at `now` with
+ * `limit` tokens a ms refilled. Pasted rather than a Lua function: a closure made per script
+ * run and a call per key would cost Redis time on the lone decision's path.
+ */
+const TOKEN_BUCKET_STATE = `
+if byte(v) == 1 then
+  local _
+  _, lv, at, u, e = unpackState('<Bdddd', v)
+else
+  lv, at, u, e = string.match(v, '^(%d+) (%d+) ?(%d*) ?(%d*)$')
+  lv = tonumber(lv)
+  at = tonumber(at)
+  u = tonumber(u) or 0
+  e = tonumber(e) or false
+end
+local elapsed = now - at
+if elapsed < 0 then elapsed = 0 end
+level = lv - elapsed * limit
+if level < 0 then level = 0 end
+`;
+
+/**
+ * Lua, pasted where a fixed window's stored value `v` is read (the consume script's general
+ * loop and the refund script): packed or the old text form into the caller's locals `st, c, u`
+ * (window start, count, index alive until).
+ */
+const FIXED_WINDOW_STATE = `
+if byte(v) == 1 then
+  local _
+  _, st, c, u = unpackState('<Bddd', v)
+else
+  st, c, u = string.match(v, '^(%d+) (%d+) ?(%d*)$')
+  st = tonumber(st)
+  c = tonumber(c)
+  u = tonumber(u) or 0
+end
+`;
+
+/**
+ * Lua, pasted where a charged token bucket is written (the consume script's short path and its
+ * general loop): `nextLevel` at `now` with the index known alive until `alive`, kept until the bucket
+ * is full again at least and a window from now at most: the key's TTL is kept (`KEEPTTL`) when
+ * its expiry `e` (false for none) is late enough, else set to a window (`PXAT`; `PX` before
+ * Redis 7).
+ */
+const WRITE_TOKEN_BUCKET = `
+local keep = e and now + math.ceil(nextLevel / limit) <= e
+if not keep then e = now + win end
+local value = pack('<Bdddd', 1, nextLevel, now, alive, e)
+if not modern then call('SET', key, value, 'PX', e - now)
+elseif keep then call('SET', key, value, 'KEEPTTL')
+else call('SET', key, value, 'PXAT', e) end
+`;
+
+/**
+ * Lua, pasted where a charge must know until when the client's index set lives (the consume
+ * script's short path and its general loop): its TTL is read and, when shorter than `window`
+ * (the name of a Lua local holding the longest window in ms), set to twice that; `alive` is then
+ * when it expires. The index must outlive every state key it lists.
+ */
+function extendIndex(window: string): string {
+  return `
+local pttl = call('PTTL', index)
+if pttl < ${window} then
+  call('PEXPIRE', index, 2 * ${window})
+  pttl = 2 * ${window}
+end
+alive = now + pttl
+`;
+}
+
+/**
  * The Lua script behind `RedisStore.consume`: every policy of a request in one
  * atomic step, on Redis's clock (`TIME`). It mirrors the pure arithmetic of
  * `src/stores/algorithms/*` line for line. One call may carry several
@@ -41,17 +133,7 @@ import { createHash } from 'node:crypto';
  * @example
  * await client.call('EVAL', CONSUME_SCRIPT, 2, 'p{k}', 'p{k}:x:t', 1, 1, 1, 't', 5, 60000, 1, 1);
  */
-export const CONSUME_SCRIPT = `
--- Redis 7+ says its version here (6.2 has PXAT and KEEPTTL too, but only 7 says so). Before
--- Redis 5 a script that read TIME may write only after asking for effects replication.
-local modern = redis.REDIS_VERSION_NUM ~= nil
-if not modern and redis.replicate_commands then pcall(redis.replicate_commands) end
-local call = redis.call
-local pack = struct.pack
-local unpackState = struct.unpack
-local byte = string.byte
-local t = call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+export const CONSUME_SCRIPT = `${PRELUDE}
 -- One request with one token-bucket policy (the default, and a lone decision's usual call):
 -- the same arithmetic and writes as the general loop below, without its bookkeeping.
 if ARGV[1] == '1' and ARGV[3] == '1' and ARGV[4] == 't' then
@@ -68,20 +150,7 @@ if ARGV[1] == '1' and ARGV[3] == '1' and ARGV[4] == 't' then
   if v then
     fresh = false
     local lv, at
-    if byte(v) == 1 then
-      local _
-      _, lv, at, u, e = unpackState('<Bdddd', v)
-    else
-      lv, at, u, e = string.match(v, '^(%d+) (%d+) ?(%d*) ?(%d*)$')
-      lv = tonumber(lv)
-      at = tonumber(at)
-      u = tonumber(u) or 0
-      e = tonumber(e) or false
-    end
-    local elapsed = now - at
-    if elapsed < 0 then elapsed = 0 end
-    level = lv - elapsed * limit
-    if level < 0 then level = 0 end
+    ${TOKEN_BUCKET_STATE}
   end
   local capacity = limit * win
   local nextLevel = level + cost * win
@@ -94,19 +163,9 @@ if ARGV[1] == '1' and ARGV[3] == '1' and ARGV[4] == 't' then
     if fresh then call('SADD', index, key) end
     local alive = u
     if fresh or not u or u < now + win then
-      local pttl = call('PTTL', index)
-      if pttl < win then
-        call('PEXPIRE', index, 2 * win)
-        pttl = 2 * win
-      end
-      alive = now + pttl
+      ${extendIndex('win')}
     end
-    local keep = e and now + math.ceil(nextLevel / limit) <= e
-    if not keep then e = now + win end
-    local value = pack('<Bdddd', 1, nextLevel, now, alive, e)
-    if not modern then call('SET', key, value, 'PX', e - now)
-    elseif keep then call('SET', key, value, 'KEEPTTL')
-    else call('SET', key, value, 'PXAT', e) end
+    ${WRITE_TOKEN_BUCKET}
   end
   return {1, math.floor((capacity - nextLevel) / win), math.ceil(nextLevel / limit), 0, now}
 end
@@ -165,20 +224,7 @@ for r = 1, tonumber(ARGV[1]) do
       local v = call('GET', key)
       if v then
         local lv, at, u, e
-        if byte(v) == 1 then
-          local _
-          _, lv, at, u, e = unpackState('<Bdddd', v)
-        else
-          lv, at, u, e = string.match(v, '^(%d+) (%d+) ?(%d*) ?(%d*)$')
-          lv = tonumber(lv)
-          at = tonumber(at)
-          u = tonumber(u) or 0
-          e = tonumber(e) or false
-        end
-        local elapsed = now - at
-        if elapsed < 0 then elapsed = 0 end
-        level = lv - elapsed * limit
-        if level < 0 then level = 0 end
+        ${TOKEN_BUCKET_STATE}
         scr[j6 - 2] = u
         scr[j6] = e
       else
@@ -206,15 +252,7 @@ for r = 1, tonumber(ARGV[1]) do
       local v = call('GET', key)
       if v then
         local st, c, u
-        if byte(v) == 1 then
-          local _
-          _, st, c, u = unpackState('<Bddd', v)
-        else
-          st, c, u = string.match(v, '^(%d+) (%d+) ?(%d*)$')
-          st = tonumber(st)
-          c = tonumber(c)
-          u = tonumber(u) or 0
-        end
+        ${FIXED_WINDOW_STATE}
         if st == start then
           count = c
           -- Written in this window, so it already expires at the window's end.
@@ -296,12 +334,7 @@ for r = 1, tonumber(ARGV[1]) do
       if alive == nil or known < alive then alive = known end
     end
     if alive == nil then
-      local pttl = call('PTTL', index)
-      if pttl < maxWindow then
-        call('PEXPIRE', index, 2 * maxWindow)
-        pttl = 2 * maxWindow
-      end
-      alive = now + pttl
+      ${extendIndex('maxWindow')}
     end
     for i = 1, n do
       local key = KEYS[k + i]
@@ -311,15 +344,9 @@ for r = 1, tonumber(ARGV[1]) do
       local win = pol[b]
       local j6 = 6 * i
       if algo == 't' then
-        local level = scr[j6 - 4]
-        -- Kept until the bucket is full again at least; a window from now at most.
-        local exp = scr[j6]
-        local keep = exp and now + math.ceil(level / limit) <= exp
-        if not keep then exp = now + win end
-        local value = pack('<Bdddd', 1, level, now, alive, exp)
-        if not modern then call('SET', key, value, 'PX', exp - now)
-        elseif keep then call('SET', key, value, 'KEEPTTL')
-        else call('SET', key, value, 'PXAT', exp) end
+        local nextLevel = scr[j6 - 4]
+        local e = scr[j6]
+        ${WRITE_TOKEN_BUCKET}
       elseif algo == 'f' then
         local start = now - (now % win)
         local value = pack('<Bddd', 1, start, scr[j6 - 4], alive)
@@ -376,13 +403,7 @@ export const CONSUME_SCRIPT_SHA = createHash('sha1').update(CONSUME_SCRIPT).dige
  * @example
  * await client.call('EVAL', REFUND_SCRIPT, 2, 'p{k}', 'p{k}:x:t', 1700000000000, 1, 1, 't', 5, 60000);
  */
-export const REFUND_SCRIPT = `
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local call = redis.call
-local byte = string.byte
-local t = call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local modern = redis.REDIS_VERSION_NUM ~= nil
+export const REFUND_SCRIPT = `${PRELUDE}
 local chargedAt = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
@@ -404,42 +425,23 @@ for i = 1, n do
   if algo == 't' then
     local v = call('GET', key)
     if v then
-      local lv, at, u, e
-      if byte(v) == 1 then
-        local _
-        _, lv, at, u, e = struct.unpack('<Bdddd', v)
-      else
-        lv, at, u, e = string.match(v, '^(%d+) (%d+) ?(%d*) ?(%d*)$')
-        lv = tonumber(lv)
-        at = tonumber(at)
-        u = tonumber(u) or 0
-        e = tonumber(e) or (now + call('PTTL', key))
-      end
-      local elapsed = now - at
-      if elapsed < 0 then elapsed = 0 end
-      local left = lv - elapsed * limit
-      if left < 0 then left = 0 end
+      local lv, at, u, e, level
+      ${TOKEN_BUCKET_STATE}
+      -- Text state written without its expiry keeps the key's TTL.
+      if not e then e = now + call('PTTL', key) end
       local give = cost * win
-      if give > left then give = left end
-      if give > 0 then keep(key, struct.pack('<Bdddd', 1, lv - give, at, u, e)) end
+      if give > level then give = level end
+      if give > 0 then keep(key, pack('<Bdddd', 1, lv - give, at, u, e)) end
     end
   elseif algo == 'f' then
     local v = call('GET', key)
     if v then
       local st, c, u
-      if byte(v) == 1 then
-        local _
-        _, st, c, u = struct.unpack('<Bddd', v)
-      else
-        st, c, u = string.match(v, '^(%d+) (%d+) ?(%d*)$')
-        st = tonumber(st)
-        c = tonumber(c)
-        u = tonumber(u) or 0
-      end
+      ${FIXED_WINDOW_STATE}
       if st == chargedAt - (chargedAt % win) and c > 0 then
         local left = c - cost
         if left < 0 then left = 0 end
-        keep(key, struct.pack('<Bddd', 1, st, left, u))
+        keep(key, pack('<Bddd', 1, st, left, u))
       end
     end
   else

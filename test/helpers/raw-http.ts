@@ -55,6 +55,27 @@ export function rawGet(
   return rawRequest(port, lines.join('\r\n'));
 }
 
+/**
+ * The bytes of `METHOD target HTTP/1.1`, one `Host` line per entry of `hosts` (none when empty),
+ * `Connection: close`, the extra header lines as given, an empty line, then `body`; latin1, so
+ * each character is the one byte it names. For heads an HTTP client would normalise or refuse.
+ */
+export function rawMessage(
+  method: string,
+  target: string,
+  hosts: readonly string[],
+  headers: readonly string[] = [],
+  body = '',
+): Buffer {
+  const lines = [
+    `${method} ${target} HTTP/1.1`,
+    ...hosts.map((h) => `Host: ${h}`),
+    'Connection: close',
+    ...headers,
+  ];
+  return Buffer.from(`${lines.join('\r\n')}\r\n\r\n${body}`, 'latin1');
+}
+
 export function parseRawResponse(raw: string): RawResponse {
   const headEnd = raw.indexOf('\r\n\r\n');
   const head = headEnd === -1 ? raw : raw.slice(0, headEnd);

@@ -1,31 +1,18 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, rmSync } from 'node:fs';
+import { constants, rmSync } from 'node:fs';
 import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import {
+  REDIS_SERVER_BIN,
+  type RedisProcess,
+  spawnRedisServer,
+  stopRedisProcess,
+} from './redis-process.js';
 
-/**
- * The redis-server the tests that need a server of their own start (Redis 7.0 on the test
- * machines): `REDIS_SERVER_BIN` if set, else the first `redis-server` on the PATH (Homebrew puts
- * it in /opt/homebrew/bin, Linux packages in /usr/bin), as the README promises.
- */
-export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN ?? findOnPath('redis-server');
-
-/** The first executable `name` in a directory of PATH, else `name` itself (reported missing). */
-function findOnPath(name: string): string {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  return name;
-}
+export { REDIS_SERVER_BIN } from './redis-process.js';
 
 const HOST = '127.0.0.1';
 const SLOTS = 16_384;
@@ -40,8 +27,7 @@ const BUS_OFFSET = 10_000;
 const PORT_LOW = 20_000;
 const PORT_HIGH = 29_999;
 const START_ATTEMPTS = 5;
-/** How long a node may take to accept connections, and the cluster to reach `cluster_state:ok`. */
-const READY_TIMEOUT_MS = 10_000;
+/** How long the cluster may take to reach `cluster_state:ok`. */
 const FORM_TIMEOUT_MS = 20_000;
 
 /** One master of a running test cluster. */
@@ -114,109 +100,36 @@ async function freePort(): Promise<number> {
   );
 }
 
-/** A started redis-server process and the tail of its log (for error messages). */
-interface ServerProcess {
-  readonly port: number;
-  readonly child: ChildProcess;
-  log(): string;
-  exited(): boolean;
-}
-
-/** What this module started and has not cleaned up yet, removed at once if the worker exits first. */
-const running = new Set<ChildProcess>();
+/** The data dirs this module made and has not removed yet, removed at once if the worker exits first. */
 const dirs = new Set<string>();
 let exitHookInstalled = false;
 function cleanUpOnExit(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // A worker that exits without running afterAll (interrupted run) must leave no servers or
-  // data dirs behind. 'exit' handlers must be synchronous, hence SIGKILL and rmSync.
+  // A worker that exits without running afterAll (interrupted run) must leave no data dirs
+  // behind ('exit' handlers must be synchronous, hence rmSync); redis-process.ts kills the servers.
   process.once('exit', () => {
-    for (const child of running) child.kill('SIGKILL');
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 }
-function killOnExit(child: ChildProcess): void {
-  cleanUpOnExit();
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-}
 
-/**
- * Starts one node and resolves once it accepts connections, or rejects (and
- * leaves no process behind) if it exits first, e.g. because it lost its port.
- */
-function startServer(port: number, dir: string): Promise<ServerProcess> {
-  const child = spawn(
-    REDIS_SERVER_BIN,
-    [
-      '--cluster-enabled',
-      'yes',
-      '--port',
-      String(port),
-      '--bind',
-      HOST,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--cluster-config-file',
-      join(dir, `nodes-${port}.conf`),
-      '--dir',
-      dir,
-      '--daemonize',
-      'no',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  killOnExit(child);
-  let log = '';
-  let exited = false;
-  const append = (chunk: Buffer) => {
-    log = (log + chunk.toString()).slice(-4_000);
-  };
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  const server: ServerProcess = { port, child, log: () => log, exited: () => exited };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(`redis-server on port ${port} not ready in ${READY_TIMEOUT_MS} ms:\n${log}`),
-      );
-    }, READY_TIMEOUT_MS);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('exit', (code, signal) => {
-      exited = true;
-      clearTimeout(timer);
-      reject(new Error(`redis-server on port ${port} exited (${code ?? signal}):\n${log}`));
-    });
-    const onData = () => {
-      if (!log.includes('Ready to accept connections')) return;
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      resolve(server);
-    };
-    child.stdout?.on('data', onData);
-  });
-}
-
-async function stopServer(server: ServerProcess): Promise<void> {
-  if (server.exited() || server.child.exitCode !== null) return;
-  const gone = new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
-  server.child.kill('SIGTERM');
-  // No persistence is configured, so SIGTERM ends it at once; SIGKILL if it hangs.
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 3_000);
-  await gone;
-  clearTimeout(timer);
+/** Starts one cluster node; see spawnRedisServer. */
+function startServer(port: number, dir: string): Promise<RedisProcess> {
+  return spawnRedisServer(port, [
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    join(dir, `nodes-${port}.conf`),
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+  ]);
 }
 
 /** Starts `count` nodes on free ports, retrying a node whose port was taken in the meantime. */
-async function startServers(count: number, dir: string): Promise<ServerProcess[]> {
-  const servers: ServerProcess[] = [];
+async function startServers(count: number, dir: string): Promise<RedisProcess[]> {
+  const servers: RedisProcess[] = [];
   try {
     for (let failures = 0; servers.length < count; ) {
       try {
@@ -227,7 +140,7 @@ async function startServers(count: number, dir: string): Promise<ServerProcess[]
     }
     return servers;
   } catch (err) {
-    await Promise.all(servers.map(stopServer));
+    await Promise.all(servers.map(stopRedisProcess));
     throw err;
   }
 }
@@ -281,14 +194,14 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
   const dir = await mkdtemp(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
   cleanUpOnExit();
   dirs.add(dir);
-  let servers: ServerProcess[] = [];
+  let servers: RedisProcess[] = [];
   const admins: Redis[] = [];
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     for (const admin of admins) admin.disconnect();
-    await Promise.all(servers.map(stopServer));
+    await Promise.all(servers.map(stopRedisProcess));
     await rm(dir, { recursive: true, force: true });
     dirs.delete(dir);
   };
@@ -358,7 +271,7 @@ function ownerIn(ranges: SlotRange[], slot: number): string | undefined {
 }
 
 /** Polls until every node says `cluster_state:ok` and knows all three masters, or throws with their state. */
-async function waitForClusterOk(nodes: ClusterNode[], servers: ServerProcess[]): Promise<void> {
+async function waitForClusterOk(nodes: ClusterNode[], servers: RedisProcess[]): Promise<void> {
   const deadline = Date.now() + FORM_TIMEOUT_MS;
   let infos: string[] = [];
   while (Date.now() < deadline) {

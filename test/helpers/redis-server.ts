@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { REDIS_SERVER_BIN } from './redis-cluster.js';
+import { type RedisProcess, spawnRedisServer, stopRedisProcess } from './redis-process.js';
 
 /**
  * A redis-server of a test's own, on a free port: for tests that pause a server
@@ -20,10 +19,6 @@ export interface OwnRedisServer {
 }
 
 const HOST = '127.0.0.1';
-const READY_TIMEOUT_MS = 10_000;
-
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
 
 /** A port that was free a moment ago (the kernel picks it). */
 function freePort(): Promise<number> {
@@ -33,51 +28,6 @@ function freePort(): Promise<number> {
     server.listen(0, HOST, () => {
       const { port } = server.address() as { port: number };
       server.close(() => resolve(port));
-    });
-  });
-}
-
-function start(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    REDIS_SERVER_BIN,
-    ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // A worker that exits without its afterAll must leave no server behind (synchronous hook).
-    process.once('exit', () => {
-      for (const c of running) c.kill('SIGKILL');
-    });
-  }
-  let log = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(`redis-server on port ${port} not ready in ${READY_TIMEOUT_MS} ms:\n${log}`),
-      );
-    }, READY_TIMEOUT_MS);
-    const onData = (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-4_000);
-      if (!log.includes('Ready to accept connections')) return;
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      resolve(child);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-4_000);
-    });
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server on port ${port} exited (${code ?? signal}):\n${log}`));
     });
   });
 }
@@ -93,36 +43,25 @@ function start(port: number): Promise<ChildProcess> {
  * await server.stop();
  */
 export async function startRedisServer(): Promise<OwnRedisServer> {
-  let child: ChildProcess | undefined;
-  let port = 0;
-  for (let attempt = 1; child === undefined; attempt++) {
-    port = await freePort();
+  let server: RedisProcess | undefined;
+  for (let attempt = 1; server === undefined; attempt++) {
     try {
-      child = await start(port);
+      server = await spawnRedisServer(await freePort(), []);
     } catch (err) {
       if (attempt >= 5) throw err;
     }
   }
-  const server = child;
-  let stopped = false;
+  const { child, port } = server;
+  const started = server;
   return {
     host: HOST,
     port,
     pause: () => {
-      server.kill('SIGSTOP');
+      child.kill('SIGSTOP');
     },
     resume: () => {
-      server.kill('SIGCONT');
+      child.kill('SIGCONT');
     },
-    async stop() {
-      if (stopped || server.exitCode !== null) return;
-      stopped = true;
-      const gone = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-      server.kill('SIGCONT');
-      server.kill('SIGTERM');
-      const timer = setTimeout(() => server.kill('SIGKILL'), 3_000);
-      await gone;
-      clearTimeout(timer);
-    },
+    stop: () => stopRedisProcess(started),
   };
 }

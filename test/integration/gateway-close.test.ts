@@ -3,6 +3,7 @@
 // without.
 import { Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
@@ -14,20 +15,7 @@ import {
 } from '../../src/index.js';
 import { type Host, startHost } from '../helpers/host.js';
 import { get, startTaggedUpstream, type TaggedUpstream } from '../helpers/tagged-upstream.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function waitFor(check: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = (): void => {
-      if (check()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error(`${what}: not in time`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
+import { waitFor } from '../helpers/wait-for.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {

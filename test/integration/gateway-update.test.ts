@@ -2,6 +2,7 @@
 // they belong to (A answers `v1`, B `v2`) and echo what the gateway told them (the route's
 // `x-config` header, the consumer), under concurrent load across repeated updates.
 import { Agent } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
@@ -22,21 +23,9 @@ import {
   type TaggedUpstream,
 } from '../helpers/tagged-upstream.js';
 import { closedPort } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const KEY = 'shared-key-0123456789abcdef';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function waitFor(check: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = (): void => {
-      if (check()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error(`${what}: not in time`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 /** Everything a test opened, closed after it. */
 const cleanups: Array<() => Promise<unknown> | unknown> = [];

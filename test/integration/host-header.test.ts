@@ -2,19 +2,12 @@
 // Express upstream. A Host the gateway read one way (no match for the protected route) and Express
 // another (`admin.example.com`) walked past the protection. Raw sockets: fetch would refuse to
 // send most of these values.
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type GatewayMiddleware, route } from '../../src/index.js';
-import {
-  type AnyExpressApp,
-  createExpressApp,
-  EXPRESS_MAJORS,
-  type Host,
-  startHost,
-} from '../helpers/host.js';
-import { type RawResponse, rawRequest } from '../helpers/raw-http.js';
-import { closeServer } from '../helpers/upstream.js';
+import { closeAll } from '../helpers/close-all.js';
+import { type AnyExpressApp, EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
+import { expectProblem } from '../helpers/problem.js';
+import { type RawResponse, rawMessage, rawRequest } from '../helpers/raw-http.js';
 
 const ALICE_KEY = 'alice-secret-key-0123456789';
 
@@ -31,26 +24,23 @@ interface Seen {
  * it thinks is `admin.example.com` (by `req.hostname`, which with `trust proxy` comes from
  * X-Forwarded-Host).
  */
-async function startExpressUpstream(
-  major: 4 | 5,
-): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+async function startExpressUpstream(major: 4 | 5): Promise<Host & { seen: Seen[] }> {
   const seen: Seen[] = [];
-  const app: AnyExpressApp = createExpressApp(major);
-  app.set('trust proxy', true);
-  app.use((req: AnyExpressApp, res: AnyExpressApp) => {
-    seen.push({
-      url: req.url,
-      host: req.headers.host,
-      hostname: req.hostname,
-      forwardedHost: req.headers['x-forwarded-host'],
+  const upstream = await startHost((app) => {
+    app.set('trust proxy', true);
+    app.use((req: AnyExpressApp, res: AnyExpressApp) => {
+      seen.push({
+        url: req.url,
+        host: req.headers.host,
+        hostname: req.hostname,
+        forwardedHost: req.headers['x-forwarded-host'],
+      });
+      res.json(
+        req.hostname === 'admin.example.com' ? { data: 'admin secrets' } : { data: 'public' },
+      );
     });
-    res.json(req.hostname === 'admin.example.com' ? { data: 'admin secrets' } : { data: 'public' });
-  });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, seen, close: () => closeServer(server) };
+  }, major);
+  return Object.assign(upstream, { seen });
 }
 
 function get(
@@ -59,13 +49,7 @@ function get(
   hosts: string[],
   extra: string[] = [],
 ): Promise<RawResponse> {
-  const lines = [
-    `GET ${path} HTTP/1.1`,
-    ...hosts.map((h) => `Host: ${h}`),
-    'Connection: close',
-    ...extra,
-  ];
-  return rawRequest(port, Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'));
+  return rawRequest(port, rawMessage('GET', path, hosts, extra));
 }
 
 /** Host values that an Express upstream reads as `admin.example.com` (or would, behind some parser). */
@@ -109,11 +93,7 @@ describe.each(EXPRESS_MAJORS)('Host validation on Express %i', (major) => {
     }, major);
   });
 
-  afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
-  });
+  afterAll(() => closeAll(middlewares, host, upstream));
 
   it('serves the admin data only with credentials, and the public data to anyone', async () => {
     upstream.seen.length = 0;
@@ -148,9 +128,7 @@ describe.each(EXPRESS_MAJORS)('Host validation on Express %i', (major) => {
       const response = await get(host.port, '/gw/users', hosts);
       // Checked first: without the Host check, this is where the admin data leaked.
       expect(response.body).not.toContain('admin secrets');
-      expect(response.status).toBe(400);
-      expect(response.headers['content-type']).toBe('application/problem+json');
-      expect(JSON.parse(response.body)).toMatchObject({ code: 'bad_request', status: 400 });
+      expectProblem(response, 400, 'bad_request');
       expect(upstream.seen).toEqual([]);
     },
   );
@@ -160,8 +138,7 @@ describe.each(EXPRESS_MAJORS)('Host validation on Express %i', (major) => {
     async (...hosts) => {
       upstream.seen.length = 0;
       const response = await get(host.port, '/rt/users', hosts);
-      expect(response.status).toBe(400);
-      expect(JSON.parse(response.body)).toMatchObject({ code: 'bad_request' });
+      expectProblem(response, 400, 'bad_request');
       expect(upstream.seen).toEqual([]);
     },
   );

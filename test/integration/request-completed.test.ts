@@ -20,6 +20,7 @@ import {
   route,
 } from '../../src/index.js';
 import { handleUpgrades } from '../../src/route/upgrades.js';
+import { closeAll } from '../helpers/close-all.js';
 import { type AnyExpressApp, EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { rawGet } from '../helpers/raw-http.js';
 import { closedPort, closeServer, startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -164,11 +165,7 @@ describe.each(EXPRESS_MAJORS)('request.completed through createGateway on Expres
     }, major);
   });
 
-  afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
-  });
+  afterAll(() => closeAll(middlewares, host, upstream));
 
   const get = (path: string, id: string, headers: Record<string, string> = {}) =>
     fetch(`${host.url}${path}`, { headers: { 'x-request-id': id, ...headers } });
@@ -435,11 +432,7 @@ describe.each(EXPRESS_MAJORS)(
       }, major);
     });
 
-    afterAll(async () => {
-      await Promise.all(middlewares.map((m) => m.close()));
-      await host.close();
-      await upstream.close();
-    });
+    afterAll(() => closeAll(middlewares, host, upstream));
 
     const get = (path: string, id: string, headers: Record<string, string> = {}) =>
       fetch(`${host.url}${path}`, { headers: { 'x-request-id': id, ...headers } });

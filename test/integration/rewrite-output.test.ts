@@ -9,7 +9,9 @@ import {
   type GatewayMiddleware,
   route,
 } from '../../src/index.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
+import { expectProblem } from '../helpers/problem.js';
 import { type RawResponse, rawGet } from '../helpers/raw-http.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -77,11 +79,7 @@ describe.each(EXPRESS_MAJORS)('rewrite output on Express %i', (major) => {
     }, major);
   });
 
-  afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
-  });
+  afterAll(() => closeAll(middlewares, host, upstream));
 
   afterEach(() => {
     upstream.received.length = 0;
@@ -89,14 +87,7 @@ describe.each(EXPRESS_MAJORS)('rewrite output on Express %i', (major) => {
   });
 
   function expectInternalError(response: RawResponse, routeName: string, reason: string): void {
-    expect(response.status).toBe(500);
-    expect(response.headers['content-type']).toBe('application/problem+json');
-    const body = JSON.parse(response.body) as Record<string, unknown>;
-    expect(body).toMatchObject({
-      status: 500,
-      code: 'internal_error',
-      title: 'Internal Server Error',
-    });
+    const body = expectProblem(response, 500, 'internal_error');
     expect(upstream.received).toEqual([]);
     const errors = events.filter((e) => e.type === 'proxy.error');
     expect(errors).toEqual([

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { route } from '../../src/route/route.js';
 import type { GatewayEvent, GatewayMiddleware, GatewayRequest } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { rawGet, rawRequest } from '../helpers/raw-http.js';
 import { sawUntouched } from '../helpers/saw-untouched.js';
@@ -78,11 +79,7 @@ describe.each(EXPRESS_MAJORS)('route() on Express %i', (major) => {
     };
   });
 
-  afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
-  });
+  afterAll(() => closeAll(middlewares, host, upstream));
 
   afterEach(() => {
     upstream.received.length = 0;

@@ -3,51 +3,38 @@
 // case-insensitively, so `/ADMIN/users` and `/%41dmin/users` (normalised to `/Admin/users`) reached
 // the admin data without credentials. `caseSensitive` now defaults to false. Raw sockets, so
 // `%41` arrives as sent.
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type GatewayMiddleware, route } from '../../src/index.js';
-import {
-  type AnyExpressApp,
-  createExpressApp,
-  EXPRESS_MAJORS,
-  type Host,
-  startHost,
-} from '../helpers/host.js';
-import { type RawResponse, rawRequest } from '../helpers/raw-http.js';
-import { closeServer } from '../helpers/upstream.js';
+import { closeAll } from '../helpers/close-all.js';
+import { type AnyExpressApp, EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
+import { expectProblem } from '../helpers/problem.js';
+import { type RawResponse, rawMessage, rawRequest } from '../helpers/raw-http.js';
 
 const ALICE_KEY = 'alice-secret-key-0123456789';
 
 /** An Express upstream with its own (case-insensitive, Express's default) routes. */
-async function startExpressUpstream(
-  major: 4 | 5,
-): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+async function startExpressUpstream(major: 4 | 5): Promise<Host & { seen: string[] }> {
   const seen: string[] = [];
-  const app: AnyExpressApp = createExpressApp(major);
-  app.use((req: AnyExpressApp, _res: AnyExpressApp, next: () => void) => {
-    seen.push(req.url);
-    next();
-  });
-  app.get('/admin/users', (_req: AnyExpressApp, res: AnyExpressApp) => {
-    res.json({ data: 'admin users' });
-  });
-  app.get('/files/:name', (req: AnyExpressApp, res: AnyExpressApp) => {
-    res.json({ name: req.params.name });
-  });
-  app.use((_req: AnyExpressApp, res: AnyExpressApp) => {
-    res.json({ data: 'public' });
-  });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, seen, close: () => closeServer(server) };
+  const upstream = await startHost((app) => {
+    app.use((req: AnyExpressApp, _res: AnyExpressApp, next: () => void) => {
+      seen.push(req.url);
+      next();
+    });
+    app.get('/admin/users', (_req: AnyExpressApp, res: AnyExpressApp) => {
+      res.json({ data: 'admin users' });
+    });
+    app.get('/files/:name', (req: AnyExpressApp, res: AnyExpressApp) => {
+      res.json({ name: req.params.name });
+    });
+    app.use((_req: AnyExpressApp, res: AnyExpressApp) => {
+      res.json({ data: 'public' });
+    });
+  }, major);
+  return Object.assign(upstream, { seen });
 }
 
 function get(port: number, path: string, extra: string[] = []): Promise<RawResponse> {
-  const lines = [`GET ${path} HTTP/1.1`, 'Host: gw.example', 'Connection: close', ...extra];
-  return rawRequest(port, `${lines.join('\r\n')}\r\n\r\n`);
+  return rawRequest(port, rawMessage('GET', path, ['gw.example'], extra));
 }
 
 const SPELLINGS = [
@@ -83,11 +70,7 @@ describe.each(EXPRESS_MAJORS)('case-insensitive routes by default on Express %i'
     }, major);
   });
 
-  afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
-  });
+  afterAll(() => closeAll(middlewares, host, upstream));
 
   afterEach(() => {
     upstream.seen.length = 0;
@@ -96,8 +79,7 @@ describe.each(EXPRESS_MAJORS)('case-insensitive routes by default on Express %i'
   it.each(SPELLINGS)('%s needs credentials: 401, the upstream sees nothing', async (path) => {
     const response = await get(host.port, `/gw${path}`);
     expect(response.body).not.toContain('admin users');
-    expect(response.status).toBe(401);
-    expect(JSON.parse(response.body)).toMatchObject({ code: 'unauthorized' });
+    expectProblem(response, 401, 'unauthorized');
     expect(upstream.seen).toEqual([]);
   });
 

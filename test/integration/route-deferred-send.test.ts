@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { routeCollector } from '../helpers/route-set.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -31,11 +32,7 @@ describe.each(EXPRESS_MAJORS)(
       }, major);
     });
 
-    afterAll(async () => {
-      await Promise.all(middlewares.map((m) => m.close()));
-      await host.close();
-      await upstream.close();
-    });
+    afterAll(() => closeAll(middlewares, host, upstream));
 
     it('answers 502 when Node refuses to build the upstream request, and keeps serving', async () => {
       const before = upstream.received.length;

@@ -8,13 +8,16 @@ import {
   type Socket,
 } from 'node:net';
 import type { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RouteProxyOptions } from '../../src/schema/route.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { rawRequest } from '../helpers/raw-http.js';
 import { routeCollector } from '../helpers/route-set.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * portcullis' own forwarder (src/route/forwarder.ts) against real sockets, and the same checks on
@@ -33,23 +36,6 @@ const BIG_SHA = sha256(BIG_PAYLOAD);
 
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function until(check: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = (): void => {
-      if (check()) resolve();
-      else if (Date.now() - started > timeoutMs)
-        reject(new Error(`${what} not met within ${timeoutMs} ms`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
 }
 
 /** Waits until `read()` has not changed for `quietMs` (or `timeoutMs` passed); returns its value. */
@@ -363,9 +349,7 @@ describe.each(EXPRESS_MAJORS)('route() both senders on Express %i', (major) => {
   });
 
   afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
+    await closeAll(middlewares, host, upstream);
     for (const socket of oneShotSockets) socket.destroy();
     await new Promise((resolve) => oneShot.close(resolve));
   });
@@ -442,7 +426,7 @@ describe.each(EXPRESS_MAJORS)('route() both senders on Express %i', (major) => {
       // The route's timeout is 700 ms, from the request sent to the response complete.
       expect(took).toBeGreaterThanOrEqual(650);
       expect(took).toBeLessThan(1_800);
-      await until(() => errorsOf(`${mode}-patient`).length === 1, 3_000, 'proxy.error');
+      await waitFor(() => errorsOf(`${mode}-patient`).length === 1, 'proxy.error', 3_000);
       expect(errorsOf(`${mode}-patient`)[0]).toMatchObject({
         status: 200,
         code: 'response_aborted',
@@ -463,7 +447,7 @@ describe.each(EXPRESS_MAJORS)('route() both senders on Express %i', (major) => {
       // Twice the route's 700 ms timeout, while the upstream is ready to send more.
       await sleep(1_500);
       await expect(readAll(res)).rejects.toThrow();
-      await until(() => errorsOf(`${mode}-patient`).length === 1, 3_000, 'proxy.error');
+      await waitFor(() => errorsOf(`${mode}-patient`).length === 1, 'proxy.error', 3_000);
     });
 
     it('does not count a slow upload: the clock starts once the request is sent', async () => {
@@ -507,13 +491,13 @@ describe.each(EXPRESS_MAJORS)('route() both senders on Express %i', (major) => {
       });
       res.on('error', () => {});
       req.on('error', () => {});
-      await until(() => received >= 512 * 1024, 5_000, 'first 512 KB');
+      await waitFor(() => received >= 512 * 1024, 'first 512 KB', 5_000);
       const abortedAt = Date.now();
       req.destroy();
-      await until(() => up.closedAt > 0, 1_500, 'upstream response closed');
+      await waitFor(() => up.closedAt > 0, 'upstream response closed', 1_500);
       expect(up.closedAt - abortedAt).toBeLessThan(1_500);
       expect(up.finished).toBe(false);
-      await until(() => errorsOf(mode).length > 0, 2_000, 'proxy.error event');
+      await waitFor(() => errorsOf(mode).length > 0, 'proxy.error event', 2_000);
       expect(errorsOf(mode)).toEqual([
         expect.objectContaining({ type: 'proxy.error', code: 'client_aborted', status: 200 }),
       ]);
@@ -538,7 +522,7 @@ describe.each(EXPRESS_MAJORS)('route() both senders on Express %i', (major) => {
       expect(res.complete).toBe(false);
       expect(outcome.bytes).toBeLessThan(4 * MB);
       expect(Date.now() - started).toBeLessThan(2_500);
-      await until(() => errorsOf(mode).length > 0, 2_000, 'proxy.error event');
+      await waitFor(() => errorsOf(mode).length > 0, 'proxy.error event', 2_000);
       expect(errorsOf(mode)).toEqual([
         expect.objectContaining({ code: 'response_aborted', status: 200 }),
       ]);
@@ -555,7 +539,7 @@ describe.each(EXPRESS_MAJORS)('route() both senders on Express %i', (major) => {
       const outcome = await howItEnds(res, 3_000);
       expect(outcome.how).toBe('cut');
       expect(outcome.bytes).toBeLessThanOrEqual(2 * MB);
-      await until(() => errorsOf(mode).length > 0, 2_000, 'proxy.error event');
+      await waitFor(() => errorsOf(mode).length > 0, 'proxy.error event', 2_000);
       expect(errorsOf(mode)[0]).toMatchObject({ code: 'response_aborted', status: 200 });
     });
 
@@ -714,7 +698,7 @@ describe.each(EXPRESS_MAJORS)('route() both senders on Express %i', (major) => {
         req.on('error', reject);
         req.write(payload.subarray(0, MB));
         // The first megabyte reaches the upstream before the client has sent the rest.
-        until(() => upstreamBytes > 0, 5_000, 'first upload bytes upstream').then(() => {
+        waitFor(() => upstreamBytes > 0, 'first upload bytes upstream', 5_000).then(() => {
           req.write(payload.subarray(MB, 2 * MB));
           req.end(payload.subarray(2 * MB));
         }, reject);

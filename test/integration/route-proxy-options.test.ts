@@ -7,6 +7,7 @@ import {
 import type { Plugin } from 'http-proxy-middleware';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { routeCollector } from '../helpers/route-set.js';
 import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -104,11 +105,7 @@ describe.each(EXPRESS_MAJORS)('route() proxy pass-through options on Express %i'
     }, major);
   });
 
-  afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
-  });
+  afterAll(() => closeAll(middlewares, host, upstream));
 
   beforeEach(() => {
     events.length = 0;

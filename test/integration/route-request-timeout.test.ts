@@ -9,10 +9,12 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RouteProxyOptions } from '../../src/schema/route.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { parseRawResponse } from '../helpers/raw-http.js';
 import { routeCollector } from '../helpers/route-set.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * SPEC §8: a request body that stops arriving for longer than the route's `timeout` cuts the
@@ -65,18 +67,6 @@ function stalledClient(port: number, request: string): Promise<StalledClient> {
         closed,
       });
     });
-  });
-}
-
-function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = (): void => {
-      if (check()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error(`${what} not met in time`));
-      else setTimeout(tick, 5);
-    };
-    tick();
   });
 }
 
@@ -157,9 +147,7 @@ describe.each(EXPRESS_MAJORS)('route() request body stalls on Express %i', (majo
   });
 
   afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
+    await closeAll(middlewares, host, upstream);
     for (const socket of deafSockets) socket.destroy();
     await new Promise((resolve) => deaf.close(resolve));
   });
@@ -190,7 +178,7 @@ describe.each(EXPRESS_MAJORS)('route() request body stalls on Express %i', (majo
       expect(closedAt - client.firstByteAt()).toBeLessThan(1_000);
 
       // The upstream: the request started with the 10 bytes, then was cut (never complete).
-      await until(() => views[0]?.closed === true, 2_000, 'upstream request closed');
+      await waitFor(() => views[0]?.closed === true, 'upstream request closed', 2_000);
       expect(views).toHaveLength(1);
       expect(views[0]).toMatchObject({
         url: `/${mode}/upload`,
@@ -223,7 +211,7 @@ describe.each(EXPRESS_MAJORS)('route() request body stalls on Express %i', (majo
       expect(received).not.toContain('0\r\n\r\n');
       expect(closedAt - client.sentAt).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
       expect(closedAt - client.sentAt).toBeLessThan(TIMEOUT_MS + 1_000);
-      await until(() => views[0]?.closed === true, 2_000, 'upstream request closed');
+      await waitFor(() => views[0]?.closed === true, 'upstream request closed', 2_000);
       expect(views[0]).toMatchObject({ bytes: 10, complete: false });
       expect(events).toEqual([
         expect.objectContaining({ type: 'proxy.error', status: 200, code: 'request_timeout' }),
@@ -262,7 +250,7 @@ describe.each(EXPRESS_MAJORS)('route() request body stalls on Express %i', (majo
       };
       pump();
       try {
-        await until(() => client.received().includes('\r\n\r\n'), 5_000, 'a response');
+        await waitFor(() => client.received().includes('\r\n\r\n'), 'a response', 5_000);
       } finally {
         writing = false;
       }

@@ -4,24 +4,14 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import express5 from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { routeCollector } from '../helpers/route-set.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const FIVE_MB = 5 * 1024 * 1024;
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = (): void => {
-      if (check()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error('condition not met in time'));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 /** A raw TCP "upstream" that records what it got and answers with the given bytes. */
 async function rawUpstream(
@@ -77,10 +67,7 @@ describe.each(EXPRESS_MAJORS)('route() streams and failures on Express %i', (maj
   });
 
   afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
-    await streaming.close();
+    await closeAll(middlewares, host, upstream, streaming);
     for (const s of raws) await new Promise((r) => s.close(r));
   });
 
@@ -117,7 +104,10 @@ describe.each(EXPRESS_MAJORS)('route() streams and failures on Express %i', (maj
       req.on('error', reject);
       req.write(payload.subarray(0, 1024 * 1024));
       // Not buffered whole: the first megabyte reaches the upstream while the rest is unsent.
-      until(() => upstreamBytes > 0).then(() => req.end(payload.subarray(1024 * 1024)), reject);
+      waitFor(() => upstreamBytes > 0, 'first upload bytes upstream', 5_000).then(
+        () => req.end(payload.subarray(1024 * 1024)),
+        reject,
+      );
     });
     expect(status).toBe(200);
     expect(upstreamBytes).toBe(FIVE_MB);
@@ -131,7 +121,7 @@ describe.each(EXPRESS_MAJORS)('route() streams and failures on Express %i', (maj
     streamingHandler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       res.write(payload.subarray(0, 1024 * 1024));
-      until(() => clientBytes > 0).then(
+      waitFor(() => clientBytes > 0, 'first download bytes at the client', 5_000).then(
         () => res.end(payload.subarray(1024 * 1024)),
         () => res.destroy(),
       );
@@ -161,11 +151,11 @@ describe.each(EXPRESS_MAJORS)('route() streams and failures on Express %i', (maj
     const clientReq = request(`${host.url}/stream`);
     clientReq.on('error', () => {});
     clientReq.end();
-    await until(() => streaming.received.length === 1);
+    await waitFor(() => streaming.received.length === 1, 'the upstream request', 5_000);
     clientReq.destroy();
-    await until(() => upstreamClosed, 2_000);
+    await waitFor(() => upstreamClosed, 'upstream request closed', 2_000);
     expect(upstreamClosed).toBe(true);
-    await until(() => events.some((e) => e.type === 'proxy.error'));
+    await waitFor(() => events.some((e) => e.type === 'proxy.error'), 'proxy.error', 5_000);
     expect(events.find((e) => e.type === 'proxy.error')).toMatchObject({ code: 'client_aborted' });
   });
 
@@ -187,7 +177,7 @@ describe.each(EXPRESS_MAJORS)('route() streams and failures on Express %i', (maj
     });
     expect(outcome).toBe('cut');
     expect(streaming.received).toHaveLength(1);
-    await until(() => events.some((e) => e.type === 'proxy.error'));
+    await waitFor(() => events.some((e) => e.type === 'proxy.error'), 'proxy.error', 5_000);
     expect(events.find((e) => e.type === 'proxy.error')).toMatchObject({
       code: 'response_aborted',
       status: 200,

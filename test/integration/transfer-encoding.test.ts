@@ -4,10 +4,13 @@
 // Content-Length), and any other coding gets 501. The upstream is a `net` server that records the
 // exact bytes it received; the client writes raw bytes.
 import { createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type GatewayMiddleware, route } from '../../src/index.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
-import { type RawResponse, rawRequest } from '../helpers/raw-http.js';
+import { expectProblem } from '../helpers/problem.js';
+import { type RawResponse, rawMessage, rawRequest } from '../helpers/raw-http.js';
 
 /** An HTTP/1.1 upstream on raw TCP: keeps every request's bytes, answers `200 ok` once one is whole. */
 interface RawUpstream {
@@ -76,13 +79,19 @@ function headerLines(request: string): Array<[string, string]> {
     });
 }
 
+/** The framing header lines of a raw request (Transfer-Encoding, Content-Length), in order. */
+function framingOf(request: string): Array<[string, string]> {
+  return headerLines(request).filter(
+    ([name]) => name === 'transfer-encoding' || name === 'content-length',
+  );
+}
+
 function bodyOf(request: string): string {
   return request.slice(request.indexOf('\r\n\r\n') + 4);
 }
 
 function post(port: number, path: string, headers: string[], body: string): Promise<RawResponse> {
-  const lines = [`POST ${path} HTTP/1.1`, 'Host: gw.example', 'Connection: close', ...headers];
-  return rawRequest(port, `${lines.join('\r\n')}\r\n\r\n${body}`);
+  return rawRequest(port, rawMessage('POST', path, ['gw.example'], headers, body));
 }
 
 const CHUNKED_BODY = '5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n';
@@ -117,7 +126,7 @@ describe.each(EXPRESS_MAJORS)('request framing on Express %i', (major) => {
         target: upstream.url,
         headers: { request: { remove: ['transfer-encoding', 'content-length'] } },
       });
-      // A `proxy` option keeps http-proxy's own stream pass: the framing must hold there too.
+      // A `proxy` option forwards through http-proxy-middleware: the framing must hold there too.
       const proxied = route({ path: '/up', target: upstream.url, proxy: { secure: true } });
       middlewares.push(gateway, standalone, removing, proxied);
       app.use('/gw', gateway);
@@ -127,11 +136,7 @@ describe.each(EXPRESS_MAJORS)('request framing on Express %i', (major) => {
     }, major);
   });
 
-  afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
-  });
+  afterAll(() => closeAll(middlewares, host, upstream));
 
   afterEach(() => {
     upstream.requests.length = 0;
@@ -151,10 +156,7 @@ describe.each(EXPRESS_MAJORS)('request framing on Express %i', (major) => {
         expect(response.body).toBe('ok');
         expect(upstream.requests).toHaveLength(1);
         const request = upstream.requests[0] as string;
-        const framing = headerLines(request).filter(
-          ([name]) => name === 'transfer-encoding' || name === 'content-length',
-        );
-        expect(framing).toEqual([['transfer-encoding', 'chunked']]);
+        expect(framingOf(request)).toEqual([['transfer-encoding', 'chunked']]);
         expect(dechunk(bodyOf(request))).toBe('hello world');
       },
     );
@@ -163,10 +165,7 @@ describe.each(EXPRESS_MAJORS)('request framing on Express %i', (major) => {
       const response = await post(host.port, `${mount}/up`, ['Content-Length: 11'], 'hello world');
       expect(response.status).toBe(200);
       const request = upstream.requests[0] as string;
-      const framing = headerLines(request).filter(
-        ([name]) => name === 'transfer-encoding' || name === 'content-length',
-      );
-      expect(framing).toEqual([['content-length', '11']]);
+      expect(framingOf(request)).toEqual([['content-length', '11']]);
       expect(bodyOf(request)).toBe('hello world');
     });
 
@@ -179,15 +178,9 @@ describe.each(EXPRESS_MAJORS)('request framing on Express %i', (major) => {
           codings.map((c) => `Transfer-Encoding: ${c}`),
           CHUNKED_BODY,
         );
-        expect(response.status).toBe(501);
-        expect(response.headers['content-type']).toBe('application/problem+json');
-        expect(JSON.parse(response.body)).toMatchObject({
-          status: 501,
-          code: 'not_implemented',
-          title: 'Not Implemented',
-        });
+        expectProblem(response, 501, 'not_implemented');
         // Give a forwarded request time to arrive before concluding none did.
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
         expect(upstream.requests).toEqual([]);
       },
     );
@@ -202,12 +195,11 @@ describe.each(EXPRESS_MAJORS)('request framing on Express %i', (major) => {
           CHUNKED_BODY,
         );
         if (response.headers['content-type'] === 'application/problem+json') {
-          expect(response.status).toBe(501);
-          expect(JSON.parse(response.body)).toMatchObject({ code: 'not_implemented' });
+          expectProblem(response, 501, 'not_implemented');
         } else {
           expect(response.status).toBe(400);
         }
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
         expect(upstream.requests).toEqual([]);
       },
     );

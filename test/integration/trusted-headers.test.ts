@@ -5,8 +5,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type GatewayMiddleware, route } from '../../src/index.js';
 import { CLIENT_ONLY_HEADERS } from '../../src/route/forward-headers.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
-import { rawRequest } from '../helpers/raw-http.js';
+import { rawMessage, rawRequest } from '../helpers/raw-http.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 /** Each as a client could send it, with a value an upstream would act on. */
@@ -35,8 +36,7 @@ const TRUSTED: Array<[string, string]> = [
 ];
 
 function requestWith(path: string, lines: string[]): Buffer {
-  const head = [`GET ${path} HTTP/1.1`, 'Host: gw.example:8080', 'Connection: close', ...lines];
-  return Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1');
+  return rawMessage('GET', path, ['gw.example:8080'], lines);
 }
 
 describe.each(EXPRESS_MAJORS)('trusted headers on Express %i', (major) => {
@@ -61,11 +61,7 @@ describe.each(EXPRESS_MAJORS)('trusted headers on Express %i', (major) => {
     }, major);
   });
 
-  afterAll(async () => {
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
-  });
+  afterAll(() => closeAll(middlewares, host, upstream));
 
   afterEach(() => {
     upstream.received.length = 0;

@@ -5,11 +5,14 @@
 // TCP connection it is offered, so "saw nothing" means no byte reached it.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { createGateway, type GatewayMiddleware, handleUpgrades, route } from '../../src/index.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
-import { parseRawResponse, type RawResponse } from '../helpers/raw-http.js';
+import { expectProblem } from '../helpers/problem.js';
+import { parseRawResponse, type RawResponse, rawMessage } from '../helpers/raw-http.js';
 import { closeServer } from '../helpers/upstream.js';
 
 interface WsUpstream {
@@ -52,7 +55,7 @@ async function startWsUpstream(): Promise<WsUpstream> {
 }
 
 /** Sends raw bytes; resolves with the response once it is whole (the head alone for a 101), or the socket closed. */
-function rawExchange(port: number, request: string): Promise<RawResponse> {
+function rawExchange(port: number, request: string | Buffer): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let data = '';
@@ -96,15 +99,13 @@ function upgradeRequest(path: string, upgrades: string[], method = 'GET'): strin
 }
 
 /** An ordinary request (no `Connection: upgrade`, so Node's 'request' event) carrying Upgrade. */
-function plainRequest(path: string, upgrades: string[]): string {
-  return [
-    `GET ${path} HTTP/1.1`,
-    'Host: gw.example',
-    'Connection: close',
-    ...upgrades.map((u) => `Upgrade: ${u}`),
-    '',
-    '',
-  ].join('\r\n');
+function plainRequest(path: string, upgrades: string[]): Buffer {
+  return rawMessage(
+    'GET',
+    path,
+    ['gw.example'],
+    upgrades.map((u) => `Upgrade: ${u}`),
+  );
 }
 
 const REFUSED: string[][] = [
@@ -116,12 +117,6 @@ const REFUSED: string[][] = [
   ['WebSocket/13'],
   [''],
 ];
-
-function expectBadRequest(response: RawResponse): void {
-  expect(response.status).toBe(400);
-  expect(response.headers['content-type']).toBe('application/problem+json');
-  expect(JSON.parse(response.body)).toMatchObject({ status: 400, code: 'bad_request' });
-}
 
 describe.each(EXPRESS_MAJORS)('Upgrade tokens on Express %i', (major) => {
   let upstream: WsUpstream;
@@ -147,11 +142,9 @@ describe.each(EXPRESS_MAJORS)('Upgrade tokens on Express %i', (major) => {
     stop = handleUpgrades(host.server, host.app);
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     stop();
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
+    return closeAll(middlewares, host, upstream);
   });
 
   afterEach(() => {
@@ -162,7 +155,7 @@ describe.each(EXPRESS_MAJORS)('Upgrade tokens on Express %i', (major) => {
 
   async function expectUpstreamSawNothing(): Promise<void> {
     // Time for a forwarded connection to arrive before concluding none did.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     expect(upstream.connections).toBe(0);
     expect(upstream.handshakes).toEqual([]);
     expect(upstream.plain).toEqual([]);
@@ -181,7 +174,7 @@ describe.each(EXPRESS_MAJORS)('Upgrade tokens on Express %i', (major) => {
       'answers an upgrade with Upgrade %j on a websocket route with 400; the upstream sees nothing',
       async (...upgrades) => {
         const response = await rawExchange(host.port, upgradeRequest(`${mount}/ws`, upgrades));
-        expectBadRequest(response);
+        expectProblem(response, 400, 'bad_request');
         await expectUpstreamSawNothing();
       },
     );
@@ -190,7 +183,7 @@ describe.each(EXPRESS_MAJORS)('Upgrade tokens on Express %i', (major) => {
       'answers an upgrade with Upgrade %j on a route without websocket: true with 400; the upstream sees nothing',
       async (...upgrades) => {
         const response = await rawExchange(host.port, upgradeRequest(`${mount}/plain`, upgrades));
-        expectBadRequest(response);
+        expectProblem(response, 400, 'bad_request');
         await expectUpstreamSawNothing();
       },
     );
@@ -200,7 +193,7 @@ describe.each(EXPRESS_MAJORS)('Upgrade tokens on Express %i', (major) => {
         host.port,
         upgradeRequest(`${mount}/ws`, ['websocket'], 'POST'),
       );
-      expectBadRequest(response);
+      expectProblem(response, 400, 'bad_request');
       await expectUpstreamSawNothing();
     });
 
@@ -212,7 +205,7 @@ describe.each(EXPRESS_MAJORS)('Upgrade tokens on Express %i', (major) => {
       'answers an ordinary request to %s carrying Upgrade %j with 400; the upstream sees nothing',
       async (path, upgrades) => {
         const response = await rawExchange(host.port, plainRequest(`${mount}${path}`, upgrades));
-        expectBadRequest(response);
+        expectProblem(response, 400, 'bad_request');
         await expectUpstreamSawNothing();
       },
     );

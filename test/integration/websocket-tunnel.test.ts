@@ -10,9 +10,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { WebSocket, WebSocketServer } from 'ws';
 import { handleUpgrades } from '../../src/route/upgrades.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { routeCollector } from '../helpers/route-set.js';
 import { closeServer } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * WebSocket tunnels on both senders: portcullis' forwarder (`direct`, a route without `proxy`
@@ -21,18 +23,6 @@ import { closeServer } from '../helpers/upstream.js';
  */
 
 const MODES = ['direct', 'hpm'] as const;
-
-function waitFor(check: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = (): void => {
-      if (check()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error(`${what} not met in time`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 /** A raw upstream: answers each handshake with a 101 and bytes in the same write, then echoes. */
 interface RawWsUpstream {
@@ -177,9 +167,7 @@ describe.each(EXPRESS_MAJORS)('WebSocket tunnels on both senders, Express %i', (
 
   afterAll(async () => {
     stop();
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await ws.close();
+    await closeAll(middlewares, host, ws);
     for (const socket of raw.sockets) socket.destroy();
     await new Promise((resolve) => raw.server.close(resolve));
   });

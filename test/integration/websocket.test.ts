@@ -6,6 +6,7 @@ import { GatewayConfigError } from '../../src/errors.js';
 import { createGateway } from '../../src/gateway.js';
 import { handleUpgrades } from '../../src/route/upgrades.js';
 import type { GatewayEvent, GatewayMiddleware } from '../../src/types.js';
+import { closeAll } from '../helpers/close-all.js';
 import { EXPRESS_MAJORS, type Host, startHost } from '../helpers/host.js';
 import { routeCollector } from '../helpers/route-set.js';
 import { closedPort, closeServer } from '../helpers/upstream.js';
@@ -113,9 +114,7 @@ describe.each(EXPRESS_MAJORS)('WebSockets through handleUpgrades on Express %i',
 
   afterAll(async () => {
     stop();
-    await Promise.all(middlewares.map((m) => m.close()));
-    await host.close();
-    await upstream.close();
+    await closeAll(middlewares, host, upstream);
   });
 
   afterEach(() => {

@@ -426,52 +426,76 @@ function output(child: ChildProcess, pattern: RegExp): Promise<string> {
   });
 }
 
-async function consumer(expressMajor: 4 | 5): Promise<string> {
-  const dir = join(workDir, `express${expressMajor}`);
+/**
+ * A throwaway consumer project `consumer-<name>` in the work directory: the packed tarball and
+ * `packages` installed by npm as a user would, then `files` written into it. Returns its path.
+ */
+async function installConsumer(
+  name: string,
+  packages: string[],
+  files: Record<string, string>,
+): Promise<string> {
+  const dir = join(workDir, name);
   await mkdir(dir, { recursive: true });
   await writeFile(
     join(dir, 'package.json'),
-    JSON.stringify({ name: `consumer-express${expressMajor}`, private: true }),
+    JSON.stringify({ name: `consumer-${name}`, private: true }),
   );
-  const typesMajor = expressMajor === 5 ? '^5' : '^4';
   await run(
     'npm',
+    ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...packages],
+    {
+      cwd: dir,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
+  for (const [file, text] of Object.entries(files)) await writeFile(join(dir, file), text);
+  return dir;
+}
+
+/**
+ * Runs `node <script>` in `dir` on the Node under test with its own environment only (no
+ * NODE_OPTIONS of the test runner), asserts it wrote nothing to stderr, and returns its stdout.
+ */
+async function runQuietly(dir: string, script: string): Promise<string> {
+  const { NODE_OPTIONS: _ignored, ...env } = process.env;
+  const { stdout, stderr } = await run(process.execPath, [script], { cwd: dir, env });
+  expect(stderr).toBe('');
+  return stdout;
+}
+
+function consumer(expressMajor: 4 | 5): Promise<string> {
+  const typesMajor = expressMajor === 5 ? '^5' : '^4';
+  return installConsumer(
+    `express${expressMajor}`,
     [
-      'install',
-      '--no-audit',
-      '--no-fund',
-      '--prefer-offline',
-      tarball,
       `express@^${expressMajor}`,
       'prom-client@^15',
       `@types/express@${typesMajor}`,
-      '@types/node@^20',
+      '@types/node@^22',
     ],
-    { cwd: dir, maxBuffer: 16 * 1024 * 1024 },
+    {
+      'esm.mjs': ESM,
+      'cjs.cjs': CJS,
+      'metrics.mjs': METRICS_ESM,
+      'metrics.cjs': METRICS_CJS,
+      'quiet.mjs': QUIET_ESM,
+      'quiet.cjs': QUIET_CJS,
+      'consumer.ts': TS,
+      'tsconfig.json': JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          noEmit: true,
+          skipLibCheck: false,
+          types: ['node'],
+        },
+        files: ['consumer.ts'],
+      }),
+    },
   );
-  await writeFile(join(dir, 'esm.mjs'), ESM);
-  await writeFile(join(dir, 'cjs.cjs'), CJS);
-  await writeFile(join(dir, 'metrics.mjs'), METRICS_ESM);
-  await writeFile(join(dir, 'metrics.cjs'), METRICS_CJS);
-  await writeFile(join(dir, 'quiet.mjs'), QUIET_ESM);
-  await writeFile(join(dir, 'quiet.cjs'), QUIET_CJS);
-  await writeFile(join(dir, 'consumer.ts'), TS);
-  await writeFile(
-    join(dir, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        strict: true,
-        module: 'nodenext',
-        moduleResolution: 'nodenext',
-        target: 'es2022',
-        noEmit: true,
-        skipLibCheck: false,
-        types: ['node'],
-      },
-      files: ['consumer.ts'],
-    }),
-  );
-  return dir;
 }
 
 describe.each([4, 5] as const)('the packed tarball with Express %i', (major) => {
@@ -499,11 +523,7 @@ describe.each([4, 5] as const)('the packed tarball with Express %i', (major) => 
   it.each(['quiet.mjs', 'quiet.cjs'])(
     'prints no warning on this Node for a request, a streamed body and a WebSocket (%s)',
     async (script) => {
-      // Only the Node under test's own environment: no NODE_OPTIONS of the test runner.
-      const { NODE_OPTIONS: _ignored, ...env } = process.env;
-      const { stdout, stderr } = await run(process.execPath, [script], { cwd: dir, env });
-      expect(stdout).toContain('quiet ok');
-      expect(stderr).toBe('');
+      expect(await runQuietly(dir, script)).toContain('quiet ok');
     },
     60_000,
   );
@@ -608,29 +628,14 @@ describe('the packed tarball without @opentelemetry/api (an optional peer)', () 
   let dir = '';
   beforeAll(async () => {
     // No prom-client either: prom-client 15 depends on @opentelemetry/api itself.
-    dir = join(workDir, 'bare');
-    await mkdir(dir, { recursive: true });
-    await writeFile(
-      join(dir, 'package.json'),
-      JSON.stringify({ name: 'consumer-bare', private: true }),
-    );
-    await run(
-      'npm',
-      ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, 'express@^5'],
-      { cwd: dir, maxBuffer: 16 * 1024 * 1024 },
-    );
-    await writeFile(join(dir, 'esm.mjs'), ESM);
-    await writeFile(join(dir, 'cjs.cjs'), CJS);
+    dir = await installConsumer('bare', ['express@^5'], { 'esm.mjs': ESM, 'cjs.cjs': CJS });
   }, 240_000);
 
   it.each(['esm.mjs', 'cjs.cjs'])(
     'loads and proxies (%s)',
     async (script) => {
       expect(existsSync(join(dir, 'node_modules/@opentelemetry/api'))).toBe(false);
-      const { NODE_OPTIONS: _ignored, ...env } = process.env;
-      const { stdout, stderr } = await run(process.execPath, [script], { cwd: dir, env });
-      expect(stdout).toContain('consumer ok');
-      expect(stderr).toBe('');
+      expect(await runQuietly(dir, script)).toContain('consumer ok');
     },
     60_000,
   );
@@ -639,20 +644,9 @@ describe('the packed tarball without @opentelemetry/api (an optional peer)', () 
 describe('the packed tarball with OpenTelemetry installed', () => {
   let dir = '';
   beforeAll(async () => {
-    dir = join(workDir, 'otel');
-    await mkdir(dir, { recursive: true });
-    await writeFile(
-      join(dir, 'package.json'),
-      JSON.stringify({ name: 'consumer-otel', private: true }),
-    );
-    await run(
-      'npm',
+    dir = await installConsumer(
+      'otel',
       [
-        'install',
-        '--no-audit',
-        '--no-fund',
-        '--prefer-offline',
-        tarball,
         'express@^5',
         '@opentelemetry/api@^1.10.0',
         '@opentelemetry/sdk-trace@^3',
@@ -661,20 +655,14 @@ describe('the packed tarball with OpenTelemetry installed', () => {
         '@opentelemetry/instrumentation@^0.301.0',
         '@opentelemetry/instrumentation-http@^0.301.0',
       ],
-      { cwd: dir, maxBuffer: 16 * 1024 * 1024 },
+      { 'otel.mjs': OTEL_ESM, 'otel.cjs': OTEL_CJS, 'instrumented.cjs': INSTRUMENTED_CJS },
     );
-    await writeFile(join(dir, 'otel.mjs'), OTEL_ESM);
-    await writeFile(join(dir, 'otel.cjs'), OTEL_CJS);
-    await writeFile(join(dir, 'instrumented.cjs'), INSTRUMENTED_CJS);
   }, 240_000);
 
   it.each(['otel.mjs', 'otel.cjs'])(
     'finds @opentelemetry/api from the build a consumer loads, quietly (%s)',
     async (script) => {
-      const { NODE_OPTIONS: _ignored, ...env } = process.env;
-      const { stdout, stderr } = await run(process.execPath, [script], { cwd: dir, env });
-      expect(stdout).toContain('otel ok');
-      expect(stderr).toBe('');
+      expect(await runQuietly(dir, script)).toContain('otel ok');
     },
     60_000,
   );

@@ -6,25 +6,16 @@ import { route } from '../../src/route/route.js';
 import { type GatewayConfig, parseGatewayConfig } from '../../src/schema/gateway.js';
 import { describeValue, editDistance } from '../../src/schema/parse.js';
 import type { GatewayEvent } from '../../src/types.js';
+import { configErrorOf } from '../helpers/config-error.js';
 
 // How configuration mistakes are reported: every problem with its path and code, messages that
 // show the value received when it is the problem (never a secret), the closest name for a typo.
-
-function errorOf(fn: () => unknown): GatewayConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof GatewayConfigError) return err;
-    throw err;
-  }
-  throw new Error('did not throw');
-}
 
 const target = 'http://127.0.0.1:8081';
 
 describe('GatewayConfigError.issues', () => {
   it('lists every problem found, the first being the error’s own', () => {
-    const err = errorOf(() =>
+    const err = configErrorOf(() =>
       parseGatewayConfig({
         fallthrough: 'no',
         routes: [
@@ -58,16 +49,16 @@ describe('GatewayConfigError.issues', () => {
 
 describe('messages', () => {
   it('suggests the closest known name for an unknown one', () => {
-    const err = errorOf(() => route({ path: '/x', target, timout: '5s' } as never));
+    const err = configErrorOf(() => route({ path: '/x', target, timout: '5s' } as never));
     expect(err.field).toBe('timout');
     expect(err.code).toBe('ERR_CONFIG_UNKNOWN_OPTION');
     expect(err.message).toBe("timout: unknown option; did you mean 'timeout'?");
-    const far = errorOf(() => route({ path: '/x', target, colour: 'red' } as never));
+    const far = configErrorOf(() => route({ path: '/x', target, colour: 'red' } as never));
     expect(far.message).toMatch(/^colour: unknown option \(known: name, path, methods, /);
   });
 
   it('points to the right option for one that belongs elsewhere', () => {
-    const err = errorOf(() =>
+    const err = configErrorOf(() =>
       createGateway({ routes: [{ path: '/x', target, proxy: { pathRewrite: {} } as never }] }),
     );
     expect(err.code).toBe('ERR_CONFIG_INVALID_OPTION');
@@ -78,7 +69,7 @@ describe('messages', () => {
 
   it('says an unset environment variable is the likely cause of undefined', () => {
     // What `key: process.env.ALICE_KEY` gives when ALICE_KEY is not set.
-    const err = errorOf(() =>
+    const err = configErrorOf(() =>
       createGateway({
         auth: { apiKey: { keys: [{ id: 'alice', key: undefined as unknown as string }] } },
         routes: [{ path: '/x', target: undefined as unknown as string }],
@@ -95,18 +86,18 @@ describe('messages', () => {
       ],
     ]);
     // A key that is simply missing is reported as missing.
-    const missing = errorOf(() => authenticate({ apiKey: { keys: [{ id: 'a' } as never] } }));
+    const missing = configErrorOf(() => authenticate({ apiKey: { keys: [{ id: 'a' } as never] } }));
     expect(missing.message).toBe('apiKey.keys[0]: needs key or hash (hashApiKey(key))');
   });
 
   it('shows the value received when it is the problem', () => {
-    expect(errorOf(() => route({ path: '/x', target, retries: 11 })).message).toBe(
+    expect(configErrorOf(() => route({ path: '/x', target, retries: 11 })).message).toBe(
       'retries: must be an integer between 0 and 10 (got 11)',
     );
-    expect(errorOf(() => route({ path: '/x', target, preserveHost: 'yes' as never })).message).toBe(
-      "preserveHost: must be true or false (got 'yes')",
-    );
-    expect(errorOf(() => route({ path: '/x', target, timeout: 'soon' })).message).toContain(
+    expect(
+      configErrorOf(() => route({ path: '/x', target, preserveHost: 'yes' as never })).message,
+    ).toBe("preserveHost: must be true or false (got 'yes')");
+    expect(configErrorOf(() => route({ path: '/x', target, timeout: 'soon' })).message).toContain(
       "(got 'soon')",
     );
   });
@@ -114,9 +105,13 @@ describe('messages', () => {
   it('never echoes a value that may be a secret, only its type and length', () => {
     const secrets = ['not-a-sha256-but-secret', 'short-secret-xyz', 'user:pa55w0rd'];
     const errors = [
-      errorOf(() => authenticate({ apiKey: { keys: [{ id: 'a', hash: secrets[0] as string }] } })),
-      errorOf(() => authenticate({ jwt: { algorithms: ['HS256'], secret: secrets[1] as string } })),
-      errorOf(() => route({ path: '/x', target: `ftp://${secrets[2]}@a` })),
+      configErrorOf(() =>
+        authenticate({ apiKey: { keys: [{ id: 'a', hash: secrets[0] as string }] } }),
+      ),
+      configErrorOf(() =>
+        authenticate({ jwt: { algorithms: ['HS256'], secret: secrets[1] as string } }),
+      ),
+      configErrorOf(() => route({ path: '/x', target: `ftp://${secrets[2]}@a` })),
     ];
     expect(errors[0]?.message).toContain('(got a string of 23 characters)');
     for (const err of errors) {
@@ -128,12 +123,12 @@ describe('messages', () => {
   });
 
   it('recognises Express 4 route syntax and suggests the path-to-regexp 8 form', () => {
-    const err = errorOf(() => createGateway({ routes: [{ path: '/public/*', target }] }));
+    const err = configErrorOf(() => createGateway({ routes: [{ path: '/public/*', target }] }));
     expect(err.field).toBe('routes[0].path');
     expect(err.code).toBe('ERR_CONFIG_INVALID_PATH');
     expect(err.message).toContain("'/public/*path'");
     expect(err.message).toContain("'/public{/*path}'");
-    expect(errorOf(() => route({ path: '/users/:id?', target })).message).toContain(
+    expect(configErrorOf(() => route({ path: '/users/:id?', target })).message).toContain(
       "'/users{/:id}'",
     );
   });

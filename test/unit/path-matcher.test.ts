@@ -1,8 +1,8 @@
 import { parse } from 'path-to-regexp';
 import { describe, expect, it } from 'vitest';
-import { GatewayConfigError } from '../../src/errors.js';
 import { checkRoutePattern, compilePathMatcher } from '../../src/route/path-matcher.js';
 import { checkPatternComplexity, PATTERN_LIMITS } from '../../src/route/pattern-safety.js';
+import { configErrorOf } from '../helpers/config-error.js';
 
 const sensitive = { caseSensitive: true };
 
@@ -14,16 +14,6 @@ function cpuMs(fn: () => void): number {
   return (used.user + used.system) / 1000;
 }
 const field = 'routes[0].path';
-
-function configError(fn: () => unknown): GatewayConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof GatewayConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a GatewayConfigError');
-}
 
 describe('compilePathMatcher', () => {
   it.each<[string, string, Record<string, unknown> | null]>([
@@ -111,14 +101,14 @@ describe('compilePathMatcher', () => {
     ['{/:a}{/:b}{/:c}{/:d}{/:e}{/:f}{/:g}', 'ERR_CONFIG_UNSAFE_PATTERN'],
     ['/x{-:a{-:b{-:c{-:d{-:e{-:f{-:g{-:h}}}}}}}}{/y}{/z}{/w}{/v}', 'ERR_CONFIG_UNSAFE_PATTERN'],
   ])('refuses %j with %s', (pattern, code) => {
-    const err = configError(() => compilePathMatcher(pattern, sensitive, field));
+    const err = configErrorOf(() => compilePathMatcher(pattern, sensitive, field));
     expect(err.code).toBe(code);
     expect(err.field).toBe(field);
     expect(err.message.startsWith(`${field}: `)).toBe(true);
   });
 
   it('suggests the UTF-8 spelling of a non-ASCII pattern', () => {
-    const err = configError(() => compilePathMatcher('/café', sensitive, field));
+    const err = configErrorOf(() => compilePathMatcher('/café', sensitive, field));
     expect(err.message).toContain('/caf%C3%A9');
   });
 
@@ -205,7 +195,7 @@ describe('Express 4 syntax is recognised and the path-to-regexp 8 form suggested
     ['(.*)', "'/*path'", undefined],
     ['/files/:path*', "'/files{/*path}'", undefined],
   ])('%s → %s', (pattern, suggestion, alternative) => {
-    const err = configError(() => compilePathMatcher(pattern, sensitive, field));
+    const err = configErrorOf(() => compilePathMatcher(pattern, sensitive, field));
     expect(err.code).toBe('ERR_CONFIG_INVALID_PATH');
     expect(err.message).toContain('Express 4');
     expect(err.message).toContain(suggestion);

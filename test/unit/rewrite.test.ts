@@ -3,10 +3,10 @@ import { IncomingMessage as Message } from 'node:http';
 import { Socket } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GatewayConfigError } from '../../src/errors.js';
 import { normalizePath } from '../../src/route/normalize-path.js';
 import { compilePathMatcher } from '../../src/route/path-matcher.js';
 import { compileRewrite, RewriteRefusedError, type Rewriter } from '../../src/route/rewrite.js';
+import { configErrorOf } from '../helpers/config-error.js';
 
 const field = 'routes[0].rewrite';
 const req: IncomingMessage = new Message(new Socket());
@@ -16,16 +16,6 @@ function rewriteVia(pattern: string, template: string | Rewriter, path: string):
   const match = compilePathMatcher(pattern, { caseSensitive: true }, 'routes[0].path')(path);
   if (match === null) throw new Error(`${pattern} does not match ${path}`);
   return compileRewrite(template, pattern, field)({ path, params: match.params, req });
-}
-
-function configError(fn: () => unknown): GatewayConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof GatewayConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a GatewayConfigError');
 }
 
 describe('compileRewrite with a template', () => {
@@ -62,7 +52,7 @@ describe('compileRewrite with a template', () => {
     ['/users/:id', '/%7eu/:id', 'normalised'],
     ['/users/:id', '/u s/:id', 'normalised'],
   ])('refuses %s with rewrite %j', (pattern, template, words) => {
-    const err = configError(() => compileRewrite(template, pattern, field));
+    const err = configErrorOf(() => compileRewrite(template, pattern, field));
     expect(err.code).toBe('ERR_CONFIG_INVALID_PATH');
     expect(err.field).toBe(field);
     expect(err.message).toContain(words);
@@ -81,7 +71,7 @@ describe('compileRewrite with a template', () => {
   });
 
   it('refuses a rewrite that is neither a string nor a function', () => {
-    const err = configError(() => compileRewrite(42 as unknown as string, '/x', field));
+    const err = configErrorOf(() => compileRewrite(42 as unknown as string, '/x', field));
     expect(err.field).toBe(field);
   });
 });

@@ -1,24 +1,14 @@
 import { Agent } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { GatewayConfigError } from '../../src/errors.js';
 import { createGateway } from '../../src/gateway.js';
 import { usesProxyMiddleware } from '../../src/route/proxy.js';
 import { route } from '../../src/route/route.js';
 import { parseRouteOptions, type RouteOptions } from '../../src/schema/route.js';
+import { configErrorOf } from '../helpers/config-error.js';
 
 /** Route options as the second route of a gateway, where their paths start with `routes[1]`. */
 function inGateway(options: unknown): void {
   createGateway({ routes: [{ path: '/a', target: 'http://a' }, options as RouteOptions] });
-}
-
-function errorOf(fn: () => unknown): GatewayConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof GatewayConfigError) return err;
-    throw err;
-  }
-  throw new Error('did not throw');
 }
 
 describe('route options', () => {
@@ -191,23 +181,24 @@ describe('route options', () => {
       'ERR_CONFIG_UNKNOWN_OPTION',
     ],
   ])('refuses %j naming %s', (options, field, code) => {
-    const err = errorOf(() => inGateway(options));
+    const err = configErrorOf(() => inGateway(options));
     expect(err.field).toBe(field);
     expect(err.code).toBe(code);
     expect(err.message.startsWith(`${field}: `)).toBe(true);
   });
 
   it('names fields without a prefix standalone, and checks path, host and rewrite at construction', () => {
-    expect(errorOf(() => route({ path: '/x', target: 'nope' })).field).toBe('target');
-    expect(errorOf(() => route({ path: 'no-slash', target: 'http://a' })).field).toBe('path');
-    expect(errorOf(() => route({ path: '/x', host: 'a.com/path', target: 'http://a' })).field).toBe(
-      'host',
-    );
+    expect(configErrorOf(() => route({ path: '/x', target: 'nope' })).field).toBe('target');
+    expect(configErrorOf(() => route({ path: 'no-slash', target: 'http://a' })).field).toBe('path');
     expect(
-      errorOf(() => route({ path: '/x/:id', rewrite: '/y/:other', target: 'http://a' })).field,
+      configErrorOf(() => route({ path: '/x', host: 'a.com/path', target: 'http://a' })).field,
+    ).toBe('host');
+    expect(
+      configErrorOf(() => route({ path: '/x/:id', rewrite: '/y/:other', target: 'http://a' }))
+        .field,
     ).toBe('rewrite');
     expect(
-      errorOf(() =>
+      configErrorOf(() =>
         createGateway({
           routes: [
             { path: '/a', target: 'http://a' },
@@ -221,7 +212,9 @@ describe('route options', () => {
   });
 
   it('never echoes target credentials in an error', () => {
-    const err = errorOf(() => parseRouteOptions({ path: '/x', target: 'ftp://user:s3cret@a' }));
+    const err = configErrorOf(() =>
+      parseRouteOptions({ path: '/x', target: 'ftp://user:s3cret@a' }),
+    );
     expect(err.message).not.toContain('s3cret');
   });
 

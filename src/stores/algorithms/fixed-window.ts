@@ -1,4 +1,5 @@
 import type { RateLimitDecision } from '../types.js';
+import { admitted, refused } from './decision.js';
 
 /**
  * Fixed window arithmetic, shared by MemoryStore and mirrored by RedisStore's
@@ -32,23 +33,7 @@ export function fixedWindowDecide(
   cost: number,
 ): RateLimitDecision {
   const resetMs = start + windowMs - now;
-  if (count + cost <= limit) {
-    return {
-      policy,
-      allowed: true,
-      limit,
-      remaining: limit - count - cost,
-      resetMs,
-      retryAfterMs: 0,
-    };
-  }
-  return {
-    policy,
-    allowed: false,
-    limit,
-    remaining: 0,
-    resetMs,
-    // In the next window the count starts at 0; a cost above the limit never fits.
-    retryAfterMs: cost > limit ? windowMs : resetMs,
-  };
+  if (count + cost <= limit) return admitted(policy, limit, limit - count - cost, resetMs);
+  // In the next window the count starts at 0.
+  return refused(policy, limit, windowMs, cost, resetMs, resetMs);
 }

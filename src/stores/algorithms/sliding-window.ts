@@ -1,4 +1,5 @@
 import type { RateLimitDecision } from '../types.js';
+import { admitted, refused } from './decision.js';
 
 /**
  * Sliding window arithmetic over an exact log: one timestamp per admitted
@@ -29,23 +30,10 @@ export function slidingWindowDecide(
 ): RateLimitDecision {
   if (live + cost <= limit) {
     const last = cost > 0 ? now : newest;
-    return {
-      policy,
-      allowed: true,
-      limit,
-      remaining: limit - live - cost,
-      resetMs: live + cost > 0 ? last + windowMs - now : 0,
-      retryAfterMs: 0,
-    };
+    const resetMs = live + cost > 0 ? last + windowMs - now : 0;
+    return admitted(policy, limit, limit - live - cost, resetMs);
   }
-  return {
-    policy,
-    allowed: false,
-    limit,
-    remaining: 0,
-    resetMs: newest + windowMs - now,
-    retryAfterMs: cost > limit ? windowMs : blocking + windowMs - now,
-  };
+  return refused(policy, limit, windowMs, cost, newest + windowMs - now, blocking + windowMs - now);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { RateLimitDecision } from '../types.js';
+import { admitted, refused } from './decision.js';
 
 /**
  * Token bucket arithmetic (GCRA-style, O(1) state), shared by MemoryStore and
@@ -41,24 +42,15 @@ export function tokenBucketDecide(
   const capacity = limit * windowMs;
   const next = level + cost * windowMs;
   if (next <= capacity) {
-    return {
+    return admitted(
       policy,
-      allowed: true,
       limit,
-      remaining: Math.floor((capacity - next) / windowMs),
-      resetMs: Math.ceil(next / limit),
-      retryAfterMs: 0,
-    };
+      Math.floor((capacity - next) / windowMs),
+      Math.ceil(next / limit),
+    );
   }
-  return {
-    policy,
-    allowed: false,
-    limit,
-    remaining: 0,
-    resetMs: Math.ceil(level / limit),
-    // A cost above the limit can never fit: the hint is then one window.
-    retryAfterMs: cost > limit ? windowMs : Math.ceil((next - capacity) / limit),
-  };
+  const fitsAfterMs = Math.ceil((next - capacity) / limit);
+  return refused(policy, limit, windowMs, cost, Math.ceil(level / limit), fitsAfterMs);
 }
 
 /**
