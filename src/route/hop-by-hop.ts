@@ -1,6 +1,20 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 /**
+ * The hop-by-hop headers that manage the connection and frame the message: Node's business on
+ * every connection, never a route's to set (the schema refuses them in `headers.*.set`).
+ */
+export const CONNECTION_HEADERS: readonly string[] = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+];
+
+/**
  * Hop-by-hop headers (RFC 9110 §7.6.1 plus the historical ones): they
  * describe one connection and are never copied in either direction.
  * `Transfer-Encoding` is among them: the framing of what the gateway sends
@@ -12,13 +26,7 @@ import type { IncomingHttpHeaders } from 'node:http';
  * copyHeadersExcept(req.headers, new Set(HOP_BY_HOP_REQUEST), null);
  */
 export const HOP_BY_HOP_REQUEST: readonly string[] = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
+  ...CONNECTION_HEADERS,
   'proxy-authorization',
   'proxy-authenticate',
 ];

@@ -2,6 +2,7 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Options as HpmOptions } from 'http-proxy-middleware';
 import * as z from 'zod';
 import type { ConsumerHeaderNames } from '../auth/consumer-headers.js';
+import { CONNECTION_HEADERS } from '../route/hop-by-hop.js';
 import { configuredHostProblem } from '../route/host-matcher.js';
 import { checkRoutePattern } from '../route/path-matcher.js';
 import { checkRewriteTemplate } from '../route/rewrite.js';
@@ -142,17 +143,7 @@ export type RouteTarget = z.input<typeof routeTarget>;
  * Node; `Expect` too (Node already answered the client's `100-continue`, and a request sent
  * upstream with it would wait for one; httpxy also skips its `proxyReq` event for it).
  */
-const UNSETTABLE = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'content-length',
-  'expect',
-]);
+const UNSETTABLE = new Set([...CONNECTION_HEADERS, 'content-length', 'expect']);
 
 function isHeaderName(name: string): boolean {
   try {
