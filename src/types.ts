@@ -216,7 +216,8 @@ export type GatewayEventType = GatewayEvent['type'];
  * The event of one type.
  *
  * @example
- * const onCompleted = (event: GatewayEventOf<'request.completed'>) => console.log(event.status);
+ * const statuses: number[] = [];
+ * const onCompleted = (event: GatewayEventOf<'request.completed'>) => statuses.push(event.status);
  */
 export type GatewayEventOf<T extends GatewayEventType> = Extract<GatewayEvent, { type: T }>;
 

@@ -71,7 +71,8 @@ export class Upstreams {
     lease?: Lease,
     emit: EmitEvent = this.emit,
   ): RouteUpstreams {
-    // Validated as an object; http-proxy-middleware types `agent` as any.
+    // The schema checked it is an object; http-proxy-middleware leaves `agent` untyped, so the
+    // cast names what Node's request takes.
     const userAgent = options.proxy.agent as HttpAgent | undefined;
     const routeKey = options.name ?? options.path;
     const pool = new TargetPool(options.targets, {

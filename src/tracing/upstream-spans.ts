@@ -52,7 +52,7 @@ export class UpstreamSpans {
   /**
    * Starts the span of the state's current attempt (its first attempt decides whether the
    * request is traced at all) and injects its context into the upstream request's headers:
-   * the propagator's fields a client sent are replaced, as any instrumented client does.
+   * the propagator's fields a client sent are replaced, like every instrumented client does.
    */
   attemptStarted(state: ForwardState): void {
     let trace = state.trace;
